@@ -1,0 +1,171 @@
+"""The public entry points: ``stylize`` and ``iterate`` take paths, PIL images or arrays.
+
+This is the one layer that joins files (io), weights and the loop; the loop itself
+(optimize.run) sees only tensors.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+import torch
+from PIL import Image
+
+from painterly import io, runtime, weights
+from painterly.arch import downsampling
+from painterly.features import VGGFeatures
+from painterly.image import resize, resize_long_side
+from painterly.optimize import INITS, Progress, initial_image, run
+from painterly.settings import InputError, Settings
+from painterly.version import __version__
+
+StyleSpec = Union[io.ImageSource, tuple[io.ImageSource, float]]
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a run needs, checked and loaded: images on the device, the extractor,
+    and the settings with the seed resolved (so the run can be repeated from its record)."""
+
+    settings: Settings
+    content: torch.Tensor
+    styles: tuple[tuple[torch.Tensor, float], ...]
+    start: torch.Tensor
+    extractor: VGGFeatures
+    record: dict[str, Any]
+
+    def run(self) -> Iterator[Progress]:
+        """Optimise, yielding a Progress after every step."""
+        return run(self.extractor, self.content, self.styles, self.settings, self.start)
+
+
+def make_settings(settings: Settings | None = None, **overrides: Any) -> Settings:
+    """``settings`` (or the defaults) with keyword overrides applied and validated."""
+    base = settings if settings is not None else Settings()
+    return base.replace(**overrides) if overrides else base
+
+
+def prepare(
+    content: io.ImageSource,
+    styles: StyleSpec | Sequence[StyleSpec],
+    settings: Settings | None = None,
+    *,
+    extractor: VGGFeatures | None = None,
+    **overrides: Any,
+) -> Job:
+    """Load and check everything for a run; cheap errors (settings, files) come first.
+
+    ``extractor`` reuses an already built feature extractor (it must cover the layers).
+    """
+    s = make_settings(settings, **overrides)
+    s = s.replace(seed=runtime.resolve_seed(s.seed))
+    style_specs = _style_specs(styles)
+    content_img = resize_long_side(io.load_image(content), s.size)
+    _check_feature_size(content_img, s, "content image")
+    style_imgs = []
+    for source, weight in style_specs:
+        image = resize_long_side(io.load_image(source), max(1, round(s.size * s.style_scale)))
+        _check_feature_size(image, s, f"style image {_name(source)}")
+        style_imgs.append((image, weight))
+    init_img = None
+    if s.init not in INITS:
+        init_img = resize(io.load_image(s.init), tuple(content_img.shape[-2:]))
+    device = runtime.resolve_device(s.device)
+    if extractor is None:
+        w = weights.load(s.weights)
+        extractor = VGGFeatures(w, s.content_layers + s.style_layers, pooling=s.pooling)
+    _check_extractor(extractor, s)
+    extractor = extractor.to(device)
+    content_img = content_img.to(device)
+    start = initial_image(s.init, content_img, runtime.generator(s.seed), init_img)
+    record = {
+        "version": __version__,
+        "content": _name(content),
+        "styles": [[_name(src), w] for src, w in style_specs],
+        "settings": s.to_dict(),
+    }
+    styles_on_device = tuple((img.to(device), w) for img, w in style_imgs)
+    return Job(s, content_img, styles_on_device, start, extractor, record)
+
+
+def iterate(
+    content: io.ImageSource,
+    styles: StyleSpec | Sequence[StyleSpec],
+    settings: Settings | None = None,
+    **overrides: Any,
+) -> Iterator[Progress]:
+    """Yield a :class:`Progress` after every optimisation step; the last one is the result.
+
+    ``progress.image()`` gives the current image as a ``(1, 3, H, W)`` tensor in [0, 1].
+    Breaking out of the loop cancels the run.
+    """
+    return prepare(content, styles, settings, **overrides).run()
+
+
+def stylize(
+    content: io.ImageSource,
+    styles: StyleSpec | Sequence[StyleSpec],
+    settings: Settings | None = None,
+    **overrides: Any,
+) -> Image.Image:
+    """Repaint ``content`` in the style of ``styles``; returns an RGB PIL image.
+
+    ``styles``: one image, or a list of images or ``(image, blend weight)`` pairs. Images are
+    paths, PIL images, ``(H, W[, C])`` arrays or ``(1, 3, H, W)`` tensors in [0, 1].
+    Settings are :class:`Settings` fields as keywords, e.g. ``size=256, seed=0``.
+    """
+    last: Progress | None = None
+    for last in iterate(content, styles, settings, **overrides):
+        pass
+    assert last is not None  # steps >= 1 is validated
+    return io.to_pil(last.image())
+
+
+def _style_specs(styles: StyleSpec | Sequence[StyleSpec]) -> list[tuple[io.ImageSource, float]]:
+    if isinstance(styles, (str, os.PathLike, Image.Image, torch.Tensor)) or (
+        hasattr(styles, "shape") and not isinstance(styles, (list, tuple))
+    ):
+        styles = [styles]  # one image
+    elif isinstance(styles, tuple) and len(styles) == 2 and isinstance(styles[1], (int, float)):
+        styles = [styles]  # one (image, weight) pair
+    specs: list[tuple[io.ImageSource, float]] = []
+    for item in styles:
+        source, weight = item if isinstance(item, tuple) else (item, 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+            raise InputError(f"style blend weight {weight!r} for {_name(source)}: must be positive")
+        if weight == float("inf"):
+            raise InputError(f"style blend weight for {_name(source)}: must be finite")
+        specs.append((source, float(weight)))
+    if not specs:
+        raise InputError("at least one style image is needed")
+    return specs
+
+
+def _check_feature_size(image: torch.Tensor, s: Settings, what: str) -> None:
+    deepest = s.deepest_layer
+    short = min(image.shape[-2:])
+    if short // downsampling(deepest) < 1:
+        h, w = image.shape[-2:]
+        need = downsampling(deepest)
+        raise InputError(
+            f"{what} is {w}x{h} px at this size: too thin for layer {deepest}, which needs "
+            f"at least {need} px on each side; raise --size or --style-scale"
+        )
+
+
+def _check_extractor(extractor: VGGFeatures, s: Settings) -> None:
+    missing = [n for n in s.content_layers + s.style_layers if n not in extractor.layers]
+    if missing or extractor.pooling != s.pooling:
+        raise ValueError(f"the extractor does not match the settings (layers {missing}, pooling)")
+
+
+def _name(source: Any) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    return f"<{type(source).__name__}>"
+
+
+__all__ = ["Job", "iterate", "make_settings", "prepare", "stylize"]

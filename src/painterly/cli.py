@@ -1,0 +1,237 @@
+"""The command line: a thin layer over the API, and the only place that prints or exits.
+
+    painterly CONTENT STYLE [STYLE ...] -o OUTPUT [options]
+    painterly layers
+    painterly info [--weights SOURCE]
+
+Flags are generated from the Settings fields. torch is imported only once a run starts,
+so ``--help`` and input errors answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+import typing
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from painterly.arch import LAYER_TABLE, downsampling
+from painterly.settings import InputError, Settings
+from painterly.version import __version__
+
+PROG = "painterly"
+COMMANDS = ("layers", "info")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(InputError):
+    """A command-line problem found by argparse."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, no usage dump
+        raise UsageError(message)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 failed, 2 bad input, 130 Ctrl-C)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if argv and argv[0] in COMMANDS:
+            return {"layers": _cmd_layers, "info": _cmd_info}[argv[0]](argv[1:])
+        return _cmd_stylize(argv)
+    except InputError as exc:
+        _say(f"error: {exc}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return EXIT_INTERRUPTED
+    except _Failure as exc:
+        _say(f"failed: {exc}")
+        return EXIT_FAILED
+
+
+class _Failure(Exception):
+    """A run that started but could not finish (e.g. the loss diverged)."""
+
+
+def _say(message: str, stream: TextIO | None = None) -> None:
+    print(f"{PROG}: {message}", file=stream or sys.stderr)
+
+
+# --- the parser, generated from Settings ----------------------------------------------------
+
+
+def _split(cast: Any) -> Any:
+    def parse(text: str) -> tuple[Any, ...]:
+        return tuple(cast(part.strip()) for part in text.split(",") if part.strip())
+
+    parse.__name__ = f"comma-separated {cast.__name__}"
+    return parse
+
+
+def _flag_type(hint: Any) -> Any:
+    """argparse type for a Settings annotation: int, float, str, or comma lists of them."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) is tuple:
+        return _split(typing.get_args(hint)[0])
+    if args:  # Optional[...] / X | None
+        return _flag_type(args[0])
+    return hint
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Repaint a photo in the style of one or more paintings (Gatys et al.). "
+        f"Other commands: '{PROG} layers' lists VGG19 layer names, '{PROG} info' shows the set-up.",
+    )
+    parser.add_argument("content", help="the photo to repaint")
+    parser.add_argument(
+        "styles", nargs="+", metavar="STYLE",
+        help="style image(s); blend several with PATH:WEIGHT, e.g. starry.jpg:0.7 scream.jpg:0.3",
+    )
+    parser.add_argument("-o", "--output", required=True, help="result file (.png .jpg .webp .tif)")
+    hints = typing.get_type_hints(Settings)
+    for f in dataclasses.fields(Settings):
+        default = f.default
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        kwargs: dict[str, Any] = {
+            "type": _flag_type(hints[f.name]),
+            "help": f"{f.metadata['help']} (default: {shown})",
+        }
+        choices = f.metadata.get("choices")
+        if choices and f.name not in ("init", "weights"):  # those also take a path
+            kwargs["choices"] = choices
+        parser.add_argument(f"--{f.name.replace('_', '-')}", default=argparse.SUPPRESS, **kwargs)
+    parser.add_argument("--save-every", type=int, default=0, metavar="N",
+                        help="also write every N-th step as OUTPUT_stepNNNNN.EXT (0: off)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    return parser
+
+
+def parse_style(text: str) -> tuple[str, float]:
+    """``PATH`` or ``PATH:WEIGHT`` (a path that exists as written wins over the split)."""
+    path, sep, weight = text.rpartition(":")
+    if not sep or os.path.exists(text):
+        return text, 1.0
+    try:
+        value = float(weight)
+    except ValueError:
+        return text, 1.0
+    if not value > 0 or value == float("inf"):
+        raise InputError(f"style {text!r}: blend weight must be a positive number")
+    return path, value
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+def _cmd_stylize(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    setting_names = {f.name for f in dataclasses.fields(Settings)}
+    settings = Settings().replace(**{k: v for k, v in vars(args).items() if k in setting_names})
+    if args.save_every < 0:
+        raise InputError(f"--save-every {args.save_every}: must be 0 or more")
+    styles = [parse_style(s) for s in args.styles]
+
+    from painterly import api, io  # torch loads here, after the cheap checks
+
+    output = io.check_output_path(args.output)
+    _check_not_an_input(output, [args.content, *(p for p, _ in styles)])
+    began = time.perf_counter()
+    job = api.prepare(args.content, styles, settings)
+    last = None
+    bar = _progress_bar(job.settings.steps, args.quiet)
+    try:
+        for last in job.run():
+            if bar is not None:
+                bar.set_postfix_str(_format_losses(last.losses), refresh=False)
+                bar.update(1)
+            if args.save_every and last.step % args.save_every == 0 and not last.done:
+                io.save_image(last.image(), _step_path(output, last.step), job.record)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        if last is not None:
+            io.save_image(last.image(), output, {**job.record, "stopped_at_step": last.step})
+            _say(f"interrupted at step {last.step}; wrote the image so far to {output}")
+        raise
+    except Exception as exc:
+        from painterly.optimize import NumericsError
+
+        if isinstance(exc, NumericsError):
+            raise _Failure(f"{exc}; nothing written") from None
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    assert last is not None
+    io.save_image(last.image(), output, job.record)
+    if not args.quiet:
+        h, w = last.size
+        _say(f"wrote {output} ({w}x{h}, {last.step} steps in {time.perf_counter() - began:.1f} s, "
+             f"seed {job.settings.seed})")
+    return EXIT_OK
+
+
+def _progress_bar(total: int, quiet: bool) -> Any:
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True, leave=False)
+
+
+def _format_losses(losses: dict[str, float]) -> str:
+    return " ".join(f"{k} {v:.3g}" for k, v in losses.items())
+
+
+def _step_path(output: Path, step: int) -> Path:
+    return output.with_name(f"{output.stem}_step{step:05d}{output.suffix}")
+
+
+def _check_not_an_input(output: Path, inputs: list[str]) -> None:
+    target = output.resolve()
+    for source in inputs:
+        if Path(source).resolve() == target:
+            raise InputError(f"{output}: the output would overwrite the input {source}")
+
+
+def _cmd_layers(argv: list[str]) -> int:
+    parser = _Parser(prog=f"{PROG} layers", description="List the VGG19 layer names.")
+    parser.parse_args(argv)
+    print(f"{'layer':<9} {'channels':>8} {'stride':>6}")
+    for name, _, channels in LAYER_TABLE:
+        print(f"{name:<9} {channels:>8} {downsampling(name):>6}")
+    return EXIT_OK
+
+
+def _cmd_info(argv: list[str]) -> int:
+    parser = _Parser(prog=f"{PROG} info", description="Show version, device and weights.")
+    parser.add_argument("--weights", default=Settings().weights, help="weights source to check")
+    args = parser.parse_args(argv)
+    Settings(weights=args.weights)  # validates the name
+
+    import platform
+
+    from painterly import runtime, weights
+
+    rows = {"painterly": __version__, "python": platform.python_version(), **runtime.describe()}
+    source = weights.resolve(args.weights)
+    rows["weights"] = f"{source.name}: {source.description}"
+    loaded = source.load()
+    rows["weights file"] = f"{loaded.location} (verified)"
+    rows["preprocessing"] = loaded.preprocessing.name
+    for key, value in rows.items():
+        print(f"{key + ':':<16}{value}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Pure loss functions of tensors: no state, no devices, no I/O.
+
+Normalisation (so that one set of weights works at every image size and for every
+weight source):
+
+* ``gram`` divides by the number of positions ``H * W``: a Gram matrix is then an average
+  of feature outer products, the same for a picture and for its enlargement.
+* ``content_loss`` and ``style_loss`` are *relative* squared errors,
+  ``||x - t||^2 / ||t||^2``: dimensionless, 1.0 for an all-zero guess, independent of
+  the number of channels, of the layer's activation scale (Caffe's 0-255 input gives
+  activations ~100x those of torchvision's) and of the image size. This departs from
+  Gatys et al., whose ``1 / (4 N^2 M^2)`` factor leaves layers orders of magnitude apart
+  and made their weights specific to one size and one network.
+* ``tv_loss`` is the mean squared difference of neighbouring pixels, in [0, 1] units.
+"""
+
+from __future__ import annotations
+
+import torch
+
+EPS = 1e-12  # keeps a relative error finite when the target is all zeros
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """Channel correlations averaged over positions: ``(N, C, H, W) -> (N, C, C)``."""
+    if features.dim() != 4:
+        raise ValueError(f"gram expects (N, C, H, W) features, got shape {tuple(features.shape)}")
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    return torch.bmm(flat, flat.transpose(1, 2)) / (h * w)
+
+
+def relative_error(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``||x - t||^2 / ||t||^2`` per batch item, averaged over the batch: ``(N, ...) -> ()``."""
+    if x.shape != target.shape:
+        raise ValueError(f"shape mismatch: {tuple(x.shape)} vs target {tuple(target.shape)}")
+    if x.dim() < 2:
+        raise ValueError(f"expected a batch (N, ...), got shape {tuple(x.shape)}")
+    dims = tuple(range(1, x.dim()))
+    err = (x - target).pow(2).sum(dims)
+    return (err / target.pow(2).sum(dims).clamp_min(EPS)).mean()
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Relative squared error of feature maps: ``(N, C, H, W) x2 -> ()``."""
+    return relative_error(features, target)
+
+
+def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+    """Relative squared error of Gram matrices: ``(N, C, H, W), (N|1, C, C) -> ()``."""
+    g = gram(features)
+    return relative_error(g, target_gram.expand_as(g))
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference between neighbouring pixels: ``(N, C, H, W) -> ()``."""
+    if image.dim() != 4:
+        raise ValueError(f"tv_loss expects (N, C, H, W), got shape {tuple(image.shape)}")
+    dy = image[:, :, 1:, :] - image[:, :, :-1, :]
+    dx = image[:, :, :, 1:] - image[:, :, :, :-1]
+    return dy.pow(2).mean() + dx.pow(2).mean()

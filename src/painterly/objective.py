@@ -1,0 +1,70 @@
+"""The objective: targets computed once (no_grad), then total and per-term losses of an image."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from painterly import losses
+from painterly.features import VGGFeatures
+from painterly.settings import Settings
+
+
+class Objective:
+    """Weighted content + style + total-variation loss for one content and blended styles.
+
+    ``styles`` are ``(image, blend weight)`` pairs; their Gram matrices are blended per layer
+    (weights normalised to sum to 1), which paints one texture that mixes both paintings.
+    """
+
+    def __init__(
+        self,
+        extractor: VGGFeatures,
+        content: torch.Tensor,
+        styles: Sequence[tuple[torch.Tensor, float]],
+        settings: Settings,
+    ) -> None:
+        if not styles:
+            raise ValueError("at least one style image is needed")
+        self.extractor = extractor
+        self.settings = settings
+        self.content_layers = settings.content_layers
+        self.style_layers = settings.style_layers
+        layer_weights = settings.style_layer_weights or (1.0,) * len(self.style_layers)
+        total = float(sum(layer_weights))
+        self.layer_weights = {n: w / total for n, w in zip(self.style_layers, layer_weights)}
+        with torch.no_grad():
+            feats = extractor(content)
+            self.content_targets = {n: feats[n].detach() for n in self.content_layers}
+            self.style_targets = self._blend_grams(styles)
+
+    def _blend_grams(self, styles: Sequence[tuple[torch.Tensor, float]]) -> dict[str, torch.Tensor]:
+        blend_total = float(sum(w for _, w in styles))
+        targets: dict[str, torch.Tensor] = {}
+        for image, weight in styles:
+            feats = self.extractor(image)
+            for name in self.style_layers:
+                g = losses.gram(feats[name]) * (weight / blend_total)
+                targets[name] = targets[name] + g if name in targets else g
+        return targets
+
+    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """``(1, 3, H, W)`` -> (total loss, ``{"content", "style", "tv", "total"}`` as floats)."""
+        s = self.settings
+        feats = self.extractor(image)
+        content = sum(losses.content_loss(feats[n], self.content_targets[n]) for n in self.content_layers)
+        content = content / len(self.content_layers)
+        style = sum(
+            self.layer_weights[n] * losses.style_loss(feats[n], self.style_targets[n])
+            for n in self.style_layers
+        )
+        terms = {
+            "content": s.content_weight * content,
+            "style": s.style_weight * style,
+            "tv": s.tv_weight * losses.tv_loss(image),
+        }
+        total = terms["content"] + terms["style"] + terms["tv"]
+        values = {k: float(v.detach()) for k, v in terms.items()}
+        values["total"] = float(total.detach())
+        return total, values

@@ -1,0 +1,205 @@
+"""One frozen dataclass of settings, shared by the Python API, the CLI and later front ends.
+
+Standard library only: the CLI builds its flags from these fields without importing torch.
+Every field carries its help text (``metadata["help"]``); the comment above it says *why*
+the default is what it is. Validation lives in ``__post_init__`` and names the bad value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from painterly.arch import LAYER_INDEX, LAYERS
+
+
+class InputError(ValueError):
+    """A problem with what the user asked for (a value, a file, a name), never a bug.
+
+    The CLI turns exactly these into one line on stderr and exit code 2.
+    """
+
+
+# Names of the strategies. The registries that implement them (optimize.OPTIMIZERS,
+# optimize.INITS, weights.WEIGHT_SOURCES) live beside torch; these tuples let settings and
+# the CLI validate and list choices without importing torch. tests/test_layering.py checks
+# that each tuple equals its registry's keys, so they cannot drift apart.
+OPTIMIZERS: tuple[str, ...] = ("lbfgs", "adam")
+INITS: tuple[str, ...] = ("content", "noise")
+WEIGHT_SOURCES: tuple[str, ...] = ("caffe", "torchvision")
+POOLINGS: tuple[str, ...] = ("max", "avg")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+WEIGHT_FILE_SUFFIXES: tuple[str, ...] = (".pth", ".pt", ".safetensors")
+
+MIN_SIZE = 32  # below this even relu4_2 is a 4x4 map: nothing left to transfer
+
+
+def _help(text: str, **extra: Any) -> dict[str, Any]:
+    return {"help": text, **extra}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to stylise. Defaults reproduce Gatys et al. (2015) with scale-free loss weights."""
+
+    # Long side of the output in pixels; the content image is resized to it.
+    size: int = field(default=512, metadata=_help("long side of the output in pixels"))
+    # Style statistics depend on the scale the style is seen at: 1.0 shows the painting's
+    # brush strokes at the size they have relative to the output.
+    style_scale: float = field(
+        default=1.0, metadata=_help("long side of each style image relative to --size")
+    )
+    # Losses are relative errors (see losses.py), so weights are plain ratios that mean
+    # the same at every image size and for every weight source.
+    content_weight: float = field(default=1.0, metadata=_help("weight of the content loss"))
+    style_weight: float = field(default=10.0, metadata=_help("weight of the style loss"))
+    tv_weight: float = field(
+        default=1.0, metadata=_help("weight of the total-variation (smoothness) loss")
+    )
+    # relu4_2: high enough to keep layout, low enough to keep edges (Gatys et al.).
+    content_layers: tuple[str, ...] = field(
+        default=("relu4_2",), metadata=_help("comma-separated layers for the content loss")
+    )
+    # One layer per block: texture at every scale from brush grain to composition.
+    style_layers: tuple[str, ...] = field(
+        default=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+        metadata=_help("comma-separated layers for the style loss"),
+    )
+    # None = equal weights. Weights are relative: they are normalised to sum to 1.
+    style_layer_weights: tuple[float, ...] | None = field(
+        default=None,
+        metadata=_help("comma-separated relative weights, one per style layer (default: equal)"),
+    )
+    # L-BFGS converges in far fewer steps than Adam on this smooth, full-batch problem.
+    optimizer: str = field(
+        default="lbfgs", metadata=_help("optimisation method", choices=OPTIMIZERS)
+    )
+    steps: int = field(default=300, metadata=_help("total optimisation steps"))
+    # None = the optimiser's own default (L-BFGS 1.0, Adam 0.02 in [0, 1] pixel units).
+    lr: float | None = field(default=None, metadata=_help("learning rate (default: per optimiser)"))
+    # Starting from the photo keeps its layout from the first step and converges fastest.
+    init: str = field(
+        default="content",
+        metadata=_help("start image: 'content', 'noise' or an image path", choices=INITS),
+    )
+    # None = a fresh random seed, recorded in the output so the run can be repeated.
+    seed: int | None = field(default=None, metadata=_help("random seed (default: random, recorded)"))
+    weights: str = field(
+        default="caffe",
+        metadata=_help(
+            "VGG19 weights: 'caffe', 'torchvision' or a .pth/.safetensors path",
+            choices=WEIGHT_SOURCES,
+        ),
+    )
+    # Max pooling is the common default of the reference implementations.
+    pooling: str = field(default="max", metadata=_help("VGG19 pooling", choices=POOLINGS))
+    device: str = field(default="auto", metadata=_help("compute device", choices=DEVICES))
+
+    def __post_init__(self) -> None:
+        _check_int(self, "size", low=MIN_SIZE)
+        _check_number(self, "style_scale", positive=True, high=16.0)
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            _check_number(self, name)
+        if self.content_weight == 0 and self.style_weight == 0:
+            raise InputError("content_weight and style_weight are both 0: nothing to optimise")
+        _check_layers(self, "content_layers")
+        _check_layers(self, "style_layers")
+        _check_layer_weights(self)
+        _check_choice(self, "optimizer", OPTIMIZERS)
+        _check_int(self, "steps", low=1)
+        if self.lr is not None:
+            _check_number(self, "lr", positive=True)
+        _check_open_choice(self, "init", INITS, "an image path")
+        if self.seed is not None:
+            _check_int(self, "seed", low=0, high=2**63 - 1)
+        _check_open_choice(self, "weights", WEIGHT_SOURCES, "a .pth/.safetensors path")
+        if self.weights not in WEIGHT_SOURCES and not self.weights.lower().endswith(
+            WEIGHT_FILE_SUFFIXES
+        ):
+            raise InputError(
+                f"weights={self.weights!r}: expected one of {', '.join(WEIGHT_SOURCES)} "
+                f"or a file ending in {', '.join(WEIGHT_FILE_SUFFIXES)}"
+            )
+        _check_choice(self, "pooling", POOLINGS)
+        _check_choice(self, "device", DEVICES)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (validated again)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise InputError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @property
+    def deepest_layer(self) -> str:
+        """The deepest layer any loss needs: the extractor stops there."""
+        return max(self.content_layers + self.style_layers, key=LAYER_INDEX.__getitem__)
+
+
+def _check_int(s: Settings, name: str, low: int, high: int | None = None) -> None:
+    value = getattr(s, name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{name}={value!r}: expected a whole number")
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise InputError(f"{name}={value}: must be {bound}")
+
+
+def _check_number(s: Settings, name: str, positive: bool = False, high: float | None = None) -> None:
+    value = getattr(s, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(f"{name}={value!r}: expected a finite number")
+    if value < 0 or (positive and value == 0):
+        raise InputError(f"{name}={value}: must be {'positive' if positive else 'non-negative'}")
+    if high is not None and value > high:
+        raise InputError(f"{name}={value}: must be at most {high}")
+
+
+def _check_choice(s: Settings, name: str, choices: tuple[str, ...]) -> None:
+    value = getattr(s, name)
+    if value not in choices:
+        raise InputError(f"{name}={value!r}: expected one of {', '.join(choices)}")
+
+
+def _check_open_choice(s: Settings, name: str, choices: tuple[str, ...], other: str) -> None:
+    value = getattr(s, name)
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{name}={value!r}: expected one of {', '.join(choices)} or {other}")
+
+
+def _check_layers(s: Settings, name: str) -> None:
+    layers = getattr(s, name)
+    if isinstance(layers, str) or not isinstance(layers, tuple) or not layers:
+        raise InputError(f"{name}={layers!r}: expected a non-empty tuple of layer names")
+    for layer in layers:
+        if layer not in LAYER_INDEX:
+            raise InputError(
+                f"{name}: unknown layer {layer!r} (run 'painterly layers' for the names)"
+            )
+    if len(set(layers)) != len(layers):
+        raise InputError(f"{name}={','.join(layers)}: a layer is named twice")
+
+
+def _check_layer_weights(s: Settings) -> None:
+    weights = s.style_layer_weights
+    if weights is None:
+        return
+    if not isinstance(weights, tuple) or len(weights) != len(s.style_layers):
+        raise InputError(
+            f"style_layer_weights={weights!r}: expected {len(s.style_layers)} numbers, "
+            "one per style layer"
+        )
+    for w in weights:
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+            raise InputError(f"style_layer_weights: {w!r} is not a non-negative number")
+    if sum(weights) == 0:
+        raise InputError("style_layer_weights are all 0")
+
+
+__all__ = ["LAYERS", "InputError", "Settings"]

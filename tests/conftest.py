@@ -1,0 +1,44 @@
+"""Shared fixtures: the real caffe weights are loaded once per session; images are tiny."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from painterly import weights
+from painterly.features import VGGFeatures
+from painterly.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="session")
+def caffe() -> weights.Weights:
+    return weights.load("caffe")
+
+
+@pytest.fixture(scope="session")
+def extractor(caffe: weights.Weights) -> VGGFeatures:
+    s = Settings()
+    return VGGFeatures(caffe, s.content_layers + s.style_layers)
+
+
+@pytest.fixture(scope="session")
+def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Small copies of the bundled examples (content 64 px, styles 64 px) as files."""
+    folder = tmp_path_factory.mktemp("images")
+    out = {}
+    for name in ("tubingen", "starry_night", "the_scream"):
+        im = Image.open(EXAMPLES / f"{name}.jpg").convert("RGB")
+        im.thumbnail((64, 64), Image.LANCZOS)
+        out[name] = folder / f"{name}.png"
+        im.save(out[name])
+    return out
+
+
+def rand_image(h: int = 48, w: int = 64, seed: int = 0) -> torch.Tensor:
+    return torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(seed))

@@ -1,0 +1,140 @@
+"""The command line, called in-process through main(argv)."""
+
+import pytest
+from PIL import Image
+
+from painterly import cli, io
+
+TINY = ["--size", "48", "--steps", "3", "--seed", "0", "-q"]
+
+
+def _run(argv, capsys):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_tiny_run_writes_png_with_settings(images, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    code, _, err = _run([images["tubingen"], images["starry_night"], "-o", out, *TINY], capsys)
+    assert code == 0, err
+    with Image.open(out) as im:
+        assert max(im.size) == 48
+    meta = io.read_metadata(out)
+    assert meta["settings"]["size"] == 48 and meta["settings"]["seed"] == 0
+    assert meta["styles"] == [[str(images["starry_night"]), 1.0]]
+
+
+def test_blend_weights_intermediates_and_jpeg(images, tmp_path, capsys):
+    out = tmp_path / "out.jpg"
+    argv = [images["tubingen"], f"{images['starry_night']}:0.7", f"{images['the_scream']}:0.3",
+            "-o", out, "--save-every", "2", *TINY]
+    code, _, err = _run(argv, capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jpg", "out_step00002.jpg"]
+
+
+def test_summary_line_when_not_quiet(images, tmp_path, capsys):
+    out = tmp_path / "o.png"
+    code, _, err = _run([images["tubingen"], images["starry_night"], "-o", out,
+                         "--size", "40", "--steps", "1"], capsys)
+    assert code == 0
+    assert err.startswith("painterly: wrote") and "seed" in err
+
+
+def test_parse_style():
+    assert cli.parse_style("a.jpg:0.25") == ("a.jpg", 0.25)
+    assert cli.parse_style("a.jpg") == ("a.jpg", 1.0)
+    assert cli.parse_style("C:/x/a.jpg") == ("C:/x/a.jpg", 1.0)
+
+
+BAD = {
+    "missing content": (["{missing}", "{style}"], "no such file"),
+    "missing style": (["{content}", "{missing}"], "no such file"),
+    "directory": (["{dir}", "{style}"], "directory"),
+    "not an image": (["{text}", "{style}"], "not an image"),
+    "empty file": (["{content}", "{empty}"], "not an image"),
+    "truncated": (["{truncated}", "{style}"], "cannot decode"),
+    "unknown output extension": (["{content}", "{style}", "-o", "{tmp}/out.gif"], "unknown output format"),
+    "output folder missing": (["{content}", "{style}", "-o", "{tmp}/no/out.png"], "does not exist"),
+    "output is an input": (["{content}", "{style}", "-o", "{content}"], "overwrite the input"),
+    "size not a number": (["{content}", "{style}", "--size", "big"], "--size"),
+    "size too small": (["{content}", "{style}", "--size", "8"], "size=8"),
+    "negative weight": (["{content}", "{style}", "--style-weight", "-1"], "style_weight=-1"),
+    "nan weight": (["{content}", "{style}", "--tv-weight", "nan"], "tv_weight=nan"),
+    "zero steps": (["{content}", "{style}", "--steps", "0"], "steps=0"),
+    "unknown optimizer": (["{content}", "{style}", "--optimizer", "sgd"], "invalid choice"),
+    "unknown device": (["{content}", "{style}", "--device", "tpu"], "invalid choice"),
+    "cuda absent": (["{content}", "{style}", "--device", "cuda"], "CUDA"),
+    "unknown layer": (["{content}", "{style}", "--style-layers", "relu1_1,relu9_9"], "relu9_9"),
+    "layer weights count": (["{content}", "{style}", "--style-layer-weights", "1,2"], "5 numbers"),
+    "unknown weights": (["{content}", "{style}", "--weights", "imagenet"], "weights='imagenet'"),
+    "weights file missing": (["{content}", "{style}", "--weights", "{tmp}/none.pth"], "no such weights"),
+    "init file missing": (["{content}", "{style}", "--init", "{missing}"], "no such file"),
+    "bad blend weight": (["{content}", "{style}:0"], "blend weight"),
+    "negative save-every": (["{content}", "{style}", "--save-every", "-1"], "save-every"),
+    "unknown option": (["{content}", "{style}", "--colour", "red"], "unrecognized"),
+    "no style": (["{content}"], "required"),
+    "too thin": (["{thin}", "{style}", "--size", "64"], "too thin"),
+}
+
+
+@pytest.fixture
+def bad_files(images, tmp_path):
+    (tmp_path / "dir.png").mkdir()
+    (tmp_path / "text.jpg").write_text("not really a jpeg")
+    (tmp_path / "empty.png").write_bytes(b"")
+    Image.effect_noise((64, 64), 50).convert("RGB").save(tmp_path / "full.png")
+    data = (tmp_path / "full.png").read_bytes()
+    (tmp_path / "trunc.png").write_bytes(data[: len(data) // 2])
+    Image.new("RGB", (400, 4)).save(tmp_path / "thin.png")
+    return {
+        "content": images["tubingen"], "style": images["starry_night"], "tmp": tmp_path,
+        "missing": tmp_path / "absent.jpg", "dir": tmp_path / "dir.png", "text": tmp_path / "text.jpg",
+        "empty": tmp_path / "empty.png", "truncated": tmp_path / "trunc.png",
+        "thin": tmp_path / "thin.png",
+    }
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_is_one_line_exit_2_no_output(case, bad_files, capsys):
+    template, expected = BAD[case]
+    argv = [a.format(**bad_files) for a in template]
+    if "-o" not in argv and case != "no style":
+        argv += ["-o", f"{bad_files['tmp']}/out.png"]
+    before = {p.name: p.stat().st_size for p in bad_files["tmp"].iterdir()}
+    code, out, err = _run(["--steps", "1", "-q", *argv], capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("painterly: error:") and expected in lines[0], lines[0]
+    assert "Traceback" not in err
+    after = {p.name: p.stat().st_size for p in bad_files["tmp"].iterdir()}
+    assert after == before  # nothing written, no input changed
+
+
+def test_layers_command(capsys):
+    code, out, _ = _run(["layers"], capsys)
+    assert code == 0
+    assert "relu4_2" in out and "pool5" in out and len(out.strip().splitlines()) == 38
+
+
+def test_info_command(capsys):
+    code, out, _ = _run(["info"], capsys)
+    assert code == 0
+    assert "caffe" in out and "verified" in out and "torch" in out
+
+
+def test_info_bad_weights(capsys):
+    code, _, err = _run(["info", "--weights", "nope"], capsys)
+    assert code == 2 and "weights='nope'" in err
+
+
+def test_help_and_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--help"])
+    assert exc.value.code == 0
+    assert "--style-weight" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert "painterly" in capsys.readouterr().out

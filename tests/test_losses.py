@@ -1,0 +1,76 @@
+import pytest
+import torch
+
+from painterly import losses
+
+
+def test_gram_hand_computed():
+    f = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).view(1, 2, 1, 2)  # C=2, H*W=2
+    expected = torch.tensor([[1 + 4, 3 + 8], [3 + 8, 9 + 16]]) / 2.0
+    assert torch.allclose(losses.gram(f)[0], expected)
+
+
+def test_gram_is_size_free_for_tiled_features():
+    f = torch.rand(1, 4, 3, 5)
+    tiled = f.repeat(1, 1, 2, 2)
+    assert torch.allclose(losses.gram(f), losses.gram(tiled), atol=1e-6)
+
+
+def test_relative_error_hand_computed_and_zero():
+    t = torch.tensor([[3.0, 4.0]])
+    assert losses.relative_error(t, t).item() == 0.0
+    assert losses.relative_error(torch.zeros(1, 2), t).item() == pytest.approx(1.0)
+    x = torch.tensor([[3.0, 6.0]])  # ||(0, 2)||^2 / ||(3, 4)||^2 = 4 / 25
+    assert losses.relative_error(x, t).item() == pytest.approx(4 / 25)
+
+
+def test_content_loss_is_scale_free():
+    x, t = torch.rand(1, 8, 4, 4), torch.rand(1, 8, 4, 4)
+    assert losses.content_loss(100 * x, 100 * t).item() == pytest.approx(
+        losses.content_loss(x, t).item(), rel=1e-5
+    )
+
+
+def test_style_loss_zero_for_own_gram_and_hand_value():
+    f = torch.rand(1, 3, 4, 4)
+    assert losses.style_loss(f, losses.gram(f)).item() == pytest.approx(0.0, abs=1e-12)
+    # Doubling features quadruples the Gram: relative error (4 - 1)^2 = 9.
+    assert losses.style_loss(2 * f, losses.gram(f)).item() == pytest.approx(9.0, rel=1e-5)
+
+
+def test_tv_constant_is_zero_and_hand_value():
+    assert losses.tv_loss(torch.full((1, 3, 5, 5), 0.3)).item() == 0.0
+    ramp = torch.arange(4.0).view(1, 1, 1, 4).expand(1, 1, 2, 4)  # dx = 1 everywhere, dy = 0
+    assert losses.tv_loss(ramp).item() == pytest.approx(1.0)
+
+
+def test_batch_consistency():
+    x, t = torch.rand(2, 4, 3, 3), torch.rand(2, 4, 3, 3)
+    per_item = [losses.content_loss(x[i : i + 1], t[i : i + 1]) for i in range(2)]
+    assert losses.content_loss(x, t).item() == pytest.approx(sum(per_item).item() / 2, rel=1e-6)
+    g = losses.gram(x)
+    assert torch.allclose(g[1], losses.gram(x[1:])[0])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: losses.gram(torch.rand(3, 4, 4)),
+        lambda: losses.content_loss(torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 5)),
+        lambda: losses.tv_loss(torch.rand(3, 4)),
+        lambda: losses.relative_error(torch.rand(3), torch.rand(3)),
+    ],
+)
+def test_bad_shapes_raise(call):
+    with pytest.raises(ValueError):
+        call()
+
+
+def test_gradcheck_float64():
+    x = torch.rand(1, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    t = torch.rand(1, 3, 4, 5, dtype=torch.float64)
+    g = losses.gram(torch.rand(1, 3, 4, 5, dtype=torch.float64))
+    assert torch.autograd.gradcheck(lambda a: losses.content_loss(a, t), (x,))
+    assert torch.autograd.gradcheck(lambda a: losses.style_loss(a, g), (x,))
+    assert torch.autograd.gradcheck(losses.tv_loss, (x,))
+    assert torch.autograd.gradcheck(losses.gram, (x,))

@@ -1,0 +1,74 @@
+"""The loop with the real caffe weights at tiny size."""
+
+import pytest
+import torch
+
+from painterly import optimize
+from painterly.image import resize_long_side
+from painterly.io import load_image
+from painterly.objective import Objective
+from painterly.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def pair(images):
+    content = resize_long_side(load_image(images["tubingen"]), 64)
+    style = resize_long_side(load_image(images["starry_night"]), 64)
+    return content, style
+
+
+def _run(extractor, pair, **changes):
+    s = Settings(size=64, **changes)
+    content, style = pair
+    start = optimize.initial_image(s.init, content, torch.Generator().manual_seed(s.seed or 0), None)
+    return list(optimize.run(extractor, content, [(style, 1.0)], s, start))
+
+
+def test_lbfgs_lowers_the_style_loss_substantially(extractor, pair):
+    steps = _run(extractor, pair, steps=40, seed=0)
+    assert [p.step for p in steps] == list(range(1, 41))
+    first, last = steps[0].losses, steps[-1].losses
+    assert first["content"] == pytest.approx(0.0, abs=1e-6)  # starts from the photo
+    assert last["style"] < 0.2 * first["style"]
+    assert last["total"] < 0.5 * first["total"]
+    image = steps[-1].image()
+    assert image.shape == (1, 3, *steps[-1].size) and 0 <= image.min() and image.max() <= 1
+    assert not torch.equal(image, pair[0])
+
+
+def test_adam_lowers_the_loss_and_stays_in_range(extractor, pair):
+    steps = _run(extractor, pair, optimizer="adam", steps=30, lr=0.03, seed=0)
+    assert steps[-1].losses["total"] < 0.7 * steps[0].losses["total"]
+
+
+def test_noise_init_is_reproducible_with_a_seed(extractor, pair):
+    a = _run(extractor, pair, init="noise", steps=3, seed=5)[-1].image()
+    b = _run(extractor, pair, init="noise", steps=3, seed=5)[-1].image()
+    c = _run(extractor, pair, init="noise", steps=3, seed=6)[-1].image()
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_blended_style_targets_are_weighted_means(extractor, pair):
+    content, style = pair
+    other = torch.flip(style, dims=[-1]).roll(7, dims=-2) * 0.6
+    s = Settings(size=64)
+    mix = Objective(extractor, content, [(style, 3.0), (other, 1.0)], s).style_targets
+    only_a = Objective(extractor, content, [(style, 1.0)], s).style_targets
+    only_b = Objective(extractor, content, [(other, 1.0)], s).style_targets
+    for name in s.style_layers:
+        assert torch.allclose(mix[name], 0.75 * only_a[name] + 0.25 * only_b[name], rtol=1e-4, atol=1e-6)
+
+
+def test_diverging_run_is_stopped(extractor, pair):
+    with pytest.raises(optimize.NumericsError, match="step"):
+        _run(extractor, pair, optimizer="adam", lr=1e30, steps=5, style_weight=1e30, seed=0)
+
+
+def test_breaking_out_cancels(extractor, pair):
+    s = Settings(size=64, steps=1000)
+    content, style = pair
+    gen = optimize.run(extractor, content, [(style, 1.0)], s, content)
+    first = next(gen)
+    gen.close()
+    assert first.step == 1 and first.total == 1000 and not first.done

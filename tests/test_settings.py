@@ -1,0 +1,67 @@
+import dataclasses
+
+import pytest
+
+from painterly.settings import InputError, Settings
+
+
+def test_defaults_are_valid_and_frozen():
+    s = Settings()
+    assert s.content_layers == ("relu4_2",)
+    assert s.deepest_layer == "relu5_1"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.size = 3  # type: ignore[misc]
+
+
+def test_replace_validates_and_rejects_unknown_fields():
+    assert Settings().replace(size=64).size == 64
+    with pytest.raises(InputError, match="size=8"):
+        Settings().replace(size=8)
+    with pytest.raises(InputError, match="colour"):
+        Settings().replace(colour="red")
+
+
+@pytest.mark.parametrize(
+    "changes, named",
+    [
+        ({"size": 10}, "size=10"),
+        ({"size": 100.5}, "size=100.5"),
+        ({"size": True}, "size=True"),
+        ({"steps": 0}, "steps=0"),
+        ({"style_weight": -1.0}, "style_weight=-1.0"),
+        ({"tv_weight": float("nan")}, "tv_weight=nan"),
+        ({"content_weight": 0.0, "style_weight": 0.0}, "both 0"),
+        ({"style_scale": 0.0}, "style_scale=0.0"),
+        ({"lr": 0.0}, "lr=0.0"),
+        ({"optimizer": "sgd"}, "optimizer='sgd'"),
+        ({"pooling": "median"}, "pooling='median'"),
+        ({"device": "tpu"}, "device='tpu'"),
+        ({"weights": "imagenet"}, "weights='imagenet'"),
+        ({"init": ""}, "init=''"),
+        ({"seed": -1}, "seed=-1"),
+        ({"content_layers": ("relu9_9",)}, "relu9_9"),
+        ({"style_layers": ()}, "style_layers"),
+        ({"style_layers": "relu1_1"}, "style_layers"),
+        ({"style_layers": ("relu1_1", "relu1_1")}, "twice"),
+        ({"style_layer_weights": (1.0, 2.0)}, "expected 5 numbers"),
+        ({"style_layer_weights": (1.0, 1.0, 1.0, 1.0, -1.0)}, "-1.0"),
+        ({"style_layer_weights": (0.0,) * 5}, "all 0"),
+    ],
+)
+def test_bad_values_name_themselves(changes, named):
+    with pytest.raises(InputError, match=named.replace("(", r"\(").replace("[", r"\[")):
+        Settings(**changes)
+
+
+def test_to_dict_is_json_ready():
+    import json
+
+    d = Settings(seed=3).to_dict()
+    assert d["style_layers"] == list(Settings().style_layers)
+    assert json.loads(json.dumps(d)) == d
+    assert Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}) == Settings(seed=3)
+
+
+def test_paths_are_accepted_for_init_and_weights():
+    assert Settings(init="start.png").init == "start.png"
+    assert Settings(weights="vgg.safetensors").weights == "vgg.safetensors"
