@@ -17,7 +17,9 @@ def test_stylize_takes_paths_pil_and_arrays(images):
 
 
 def test_iterate_yields_every_step_with_losses(images):
-    seen = list(painterly.iterate(images["tubingen"], images["starry_night"], size=40, steps=3, seed=1))
+    seen = list(
+        painterly.iterate(images["tubingen"], images["starry_night"], size=40, steps=3, seed=1)
+    )
     assert [p.step for p in seen] == [1, 2, 3] and seen[-1].done
     assert set(seen[0].losses) == {"content", "style", "tv", "total"}
     assert seen[-1].image().shape == (1, 3, *seen[-1].size)
@@ -31,16 +33,24 @@ def test_same_seed_same_result(images):
 
 
 def test_settings_object_and_record(images):
-    job = api.prepare(images["tubingen"], [(images["starry_night"], 2.0), images["the_scream"]],
-                      Settings(size=40, steps=1))
+    job = api.prepare(
+        images["tubingen"],
+        [(images["starry_night"], 2.0), images["the_scream"]],
+        Settings(size=40, steps=1),
+    )
     assert job.settings.seed is not None  # a random seed is drawn and recorded
     assert job.record["settings"]["seed"] == job.settings.seed
     assert job.record["styles"][0][1] == 2.0 and job.record["styles"][1][1] == 1.0
 
 
 def test_init_from_image_and_style_scale(images):
-    job = api.prepare(images["tubingen"], images["starry_night"], size=48, style_scale=0.75,
-                      init=str(images["the_scream"]))
+    job = api.prepare(
+        images["tubingen"],
+        images["starry_night"],
+        size=48,
+        style_scale=0.75,
+        init=str(images["the_scream"]),
+    )
     assert job.start.shape == job.content.shape
     assert max(job.styles[0][0].shape[-2:]) == 36
     assert not torch.equal(job.start, job.content)

@@ -27,8 +27,16 @@ def test_tiny_run_writes_png_with_settings(images, tmp_path, capsys):
 
 def test_blend_weights_intermediates_and_jpeg(images, tmp_path, capsys):
     out = tmp_path / "out.jpg"
-    argv = [images["tubingen"], f"{images['starry_night']}:0.7", f"{images['the_scream']}:0.3",
-            "-o", out, "--save-every", "2", *TINY]
+    argv = [
+        images["tubingen"],
+        f"{images['starry_night']}:0.7",
+        f"{images['the_scream']}:0.3",
+        "-o",
+        out,
+        "--save-every",
+        "2",
+        *TINY,
+    ]
     code, _, err = _run(argv, capsys)
     assert code == 0, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jpg", "out_step00002.jpg"]
@@ -36,8 +44,10 @@ def test_blend_weights_intermediates_and_jpeg(images, tmp_path, capsys):
 
 def test_summary_line_when_not_quiet(images, tmp_path, capsys):
     out = tmp_path / "o.png"
-    code, _, err = _run([images["tubingen"], images["starry_night"], "-o", out,
-                         "--size", "40", "--steps", "1"], capsys)
+    code, _, err = _run(
+        [images["tubingen"], images["starry_night"], "-o", out, "--size", "40", "--steps", "1"],
+        capsys,
+    )
     assert code == 0
     assert err.startswith("painterly: wrote") and "seed" in err
 
@@ -55,7 +65,10 @@ BAD = {
     "not an image": (["{text}", "{style}"], "not an image"),
     "empty file": (["{content}", "{empty}"], "not an image"),
     "truncated": (["{truncated}", "{style}"], "cannot decode"),
-    "unknown output extension": (["{content}", "{style}", "-o", "{tmp}/out.gif"], "unknown output format"),
+    "unknown output extension": (
+        ["{content}", "{style}", "-o", "{tmp}/out.gif"],
+        "unknown output format",
+    ),
     "output folder missing": (["{content}", "{style}", "-o", "{tmp}/no/out.png"], "does not exist"),
     "output is an input": (["{content}", "{style}", "-o", "{content}"], "overwrite the input"),
     "size not a number": (["{content}", "{style}", "--size", "big"], "--size"),
@@ -69,7 +82,10 @@ BAD = {
     "unknown layer": (["{content}", "{style}", "--style-layers", "relu1_1,relu9_9"], "relu9_9"),
     "layer weights count": (["{content}", "{style}", "--style-layer-weights", "1,2"], "5 numbers"),
     "unknown weights": (["{content}", "{style}", "--weights", "imagenet"], "weights='imagenet'"),
-    "weights file missing": (["{content}", "{style}", "--weights", "{tmp}/none.pth"], "no such weights"),
+    "weights file missing": (
+        ["{content}", "{style}", "--weights", "{tmp}/none.pth"],
+        "no such weights",
+    ),
     "init file missing": (["{content}", "{style}", "--init", "{missing}"], "no such file"),
     "bad blend weight": (["{content}", "{style}:0"], "blend weight"),
     "negative save-every": (["{content}", "{style}", "--save-every", "-1"], "save-every"),
@@ -89,9 +105,14 @@ def bad_files(images, tmp_path):
     (tmp_path / "trunc.png").write_bytes(data[: len(data) // 2])
     Image.new("RGB", (400, 4)).save(tmp_path / "thin.png")
     return {
-        "content": images["tubingen"], "style": images["starry_night"], "tmp": tmp_path,
-        "missing": tmp_path / "absent.jpg", "dir": tmp_path / "dir.png", "text": tmp_path / "text.jpg",
-        "empty": tmp_path / "empty.png", "truncated": tmp_path / "trunc.png",
+        "content": images["tubingen"],
+        "style": images["starry_night"],
+        "tmp": tmp_path,
+        "missing": tmp_path / "absent.jpg",
+        "dir": tmp_path / "dir.png",
+        "text": tmp_path / "text.jpg",
+        "empty": tmp_path / "empty.png",
+        "truncated": tmp_path / "trunc.png",
         "thin": tmp_path / "thin.png",
     }
 

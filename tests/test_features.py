@@ -62,8 +62,12 @@ def test_bad_requests(caffe):
         VGGFeatures(caffe, ["relu9_9"])
     with pytest.raises(InputError, match="pooling"):
         VGGFeatures(caffe, ["relu1_1"], pooling="median")
-    partial = weights.Weights("p", "partial.pth", caffe.preprocessing,
-                              {k: v for k, v in caffe.state_dict.items() if k.startswith("conv1")})
+    partial = weights.Weights(
+        "p",
+        "partial.pth",
+        caffe.preprocessing,
+        {k: v for k, v in caffe.state_dict.items() if k.startswith("conv1")},
+    )
     with pytest.raises(InputError, match="conv2_1"):
         VGGFeatures(partial, ["relu2_1"])
     with pytest.raises(ValueError):

@@ -68,7 +68,9 @@ def test_bad_files(tmp_path, make, message):
 
 
 def test_truncated_file(tmp_path):
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)).save(
+        tmp_path / "a.png"
+    )
     data = (tmp_path / "a.png").read_bytes()
     (tmp_path / "t.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(InputError, match="t.png"):

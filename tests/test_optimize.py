@@ -20,7 +20,9 @@ def pair(images):
 def _run(extractor, pair, **changes):
     s = Settings(size=64, **changes)
     content, style = pair
-    start = optimize.initial_image(s.init, content, torch.Generator().manual_seed(s.seed or 0), None)
+    start = optimize.initial_image(
+        s.init, content, torch.Generator().manual_seed(s.seed or 0), None
+    )
     return list(optimize.run(extractor, content, [(style, 1.0)], s, start))
 
 
@@ -57,7 +59,9 @@ def test_blended_style_targets_are_weighted_means(extractor, pair):
     only_a = Objective(extractor, content, [(style, 1.0)], s).style_targets
     only_b = Objective(extractor, content, [(other, 1.0)], s).style_targets
     for name in s.style_layers:
-        assert torch.allclose(mix[name], 0.75 * only_a[name] + 0.25 * only_b[name], rtol=1e-4, atol=1e-6)
+        assert torch.allclose(
+            mix[name], 0.75 * only_a[name] + 0.25 * only_b[name], rtol=1e-4, atol=1e-6
+        )
 
 
 def test_diverging_run_is_stopped(extractor, pair):

@@ -59,7 +59,9 @@ def test_to_dict_is_json_ready():
     d = Settings(seed=3).to_dict()
     assert d["style_layers"] == list(Settings().style_layers)
     assert json.loads(json.dumps(d)) == d
-    assert Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}) == Settings(seed=3)
+    assert Settings(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+    ) == Settings(seed=3)
 
 
 def test_paths_are_accepted_for_init_and_weights():

@@ -25,8 +25,11 @@ def test_caffe_weights_decode_to_expected_values(caffe):
     assert len(caffe.state_dict) == 32
     assert _digest(caffe.state_dict) == DECODED_SHA256
     # The published Caffe VGG19 conv1_1 biases begin 0.7302, 0.0649, 0.0343, 0.8260.
-    assert torch.allclose(caffe.state_dict["conv1_1.bias"][:4],
-                          torch.tensor([0.7302, 0.0649, 0.0343, 0.8260]), atol=1e-4)
+    assert torch.allclose(
+        caffe.state_dict["conv1_1.bias"][:4],
+        torch.tensor([0.7302, 0.0649, 0.0343, 0.8260]),
+        atol=1e-4,
+    )
 
 
 def test_vectorised_decode_matches_elementwise_lookup(caffe):

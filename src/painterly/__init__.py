@@ -45,4 +45,16 @@ def __dir__() -> list[str]:
     return sorted([*_EXPORTS, "__version__"])
 
 
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = [
+    "LAYERS",
+    "InputError",
+    "Progress",
+    "Settings",
+    "__version__",
+    "iterate",
+    "load_image",
+    "prepare",
+    "save_image",
+    "stylize",
+    "to_pil",
+]

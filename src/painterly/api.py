@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import torch
 from PIL import Image
@@ -22,7 +22,7 @@ from painterly.optimize import INITS, Progress, initial_image, run
 from painterly.settings import InputError, Settings
 from painterly.version import __version__
 
-StyleSpec = Union[io.ImageSource, tuple[io.ImageSource, float]]
+StyleSpec = io.ImageSource | tuple[io.ImageSource, float]
 
 
 @dataclass(frozen=True)
@@ -118,8 +118,8 @@ def stylize(
     Settings are :class:`Settings` fields as keywords, e.g. ``size=256, seed=0``.
     """
     last: Progress | None = None
-    for last in iterate(content, styles, settings, **overrides):
-        pass
+    for progress in iterate(content, styles, settings, **overrides):
+        last = progress
     assert last is not None  # steps >= 1 is validated
     return io.to_pil(last.image())
 

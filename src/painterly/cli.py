@@ -3,6 +3,7 @@
     painterly CONTENT STYLE [STYLE ...] -o OUTPUT [options]
     painterly layers
     painterly info [--weights SOURCE]
+    painterly serve [--host H] [--port P] ...   (the web studio; needs painterly[web])
 
 Flags are generated from the Settings fields. torch is imported only once a run starts,
 so ``--help`` and input errors answer at once.
@@ -24,7 +25,7 @@ from painterly.settings import InputError, Settings
 from painterly.version import __version__
 
 PROG = "painterly"
-COMMANDS = ("layers", "info")
+COMMANDS = ("layers", "info", "serve")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -42,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         if argv and argv[0] in COMMANDS:
-            return {"layers": _cmd_layers, "info": _cmd_info}[argv[0]](argv[1:])
+            commands = {"layers": _cmd_layers, "info": _cmd_info, "serve": _cmd_serve}
+            return commands[argv[0]](argv[1:])
         return _cmd_stylize(argv)
     except InputError as exc:
         _say(f"error: {exc}")
@@ -88,11 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Repaint a photo in the style of one or more paintings (Gatys et al.). "
-        f"Other commands: '{PROG} layers' lists VGG19 layer names, '{PROG} info' shows the set-up.",
+        f"Other commands: '{PROG} layers' lists VGG19 layer names, '{PROG} info' shows the set-up, "
+        f"'{PROG} serve' starts the web studio.",
     )
     parser.add_argument("content", help="the photo to repaint")
     parser.add_argument(
-        "styles", nargs="+", metavar="STYLE",
+        "styles",
+        nargs="+",
+        metavar="STYLE",
         help="style image(s); blend several with PATH:WEIGHT, e.g. starry.jpg:0.7 scream.jpg:0.3",
     )
     parser.add_argument("-o", "--output", required=True, help="result file (.png .jpg .webp .tif)")
@@ -108,8 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
         if choices and f.name not in ("init", "weights"):  # those also take a path
             kwargs["choices"] = choices
         parser.add_argument(f"--{f.name.replace('_', '-')}", default=argparse.SUPPRESS, **kwargs)
-    parser.add_argument("--save-every", type=int, default=0, metavar="N",
-                        help="also write every N-th step as OUTPUT_stepNNNNN.EXT (0: off)")
+    parser.add_argument(
+        "--save-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also write every N-th step as OUTPUT_stepNNNNN.EXT (0: off)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return parser
@@ -175,8 +185,10 @@ def _cmd_stylize(argv: list[str]) -> int:
     io.save_image(last.image(), output, job.record)
     if not args.quiet:
         h, w = last.size
-        _say(f"wrote {output} ({w}x{h}, {last.step} steps in {time.perf_counter() - began:.1f} s, "
-             f"seed {job.settings.seed})")
+        _say(
+            f"wrote {output} ({w}x{h}, {last.step} steps in {time.perf_counter() - began:.1f} s, "
+            f"seed {job.settings.seed})"
+        )
     return EXIT_OK
 
 
@@ -231,6 +243,17 @@ def _cmd_info(argv: list[str]) -> int:
     for key, value in rows.items():
         print(f"{key + ':':<16}{value}")
     return EXIT_OK
+
+
+def _cmd_serve(argv: list[str]) -> int:
+    try:
+        from painterly.web import serve_main
+    except ImportError as exc:
+        raise InputError(
+            f"the web studio needs extra packages ({exc.name} is missing): "
+            "pip install 'painterly[web]'"
+        ) from None
+    return serve_main(argv)
 
 
 if __name__ == "__main__":

@@ -45,12 +45,16 @@ class VGGFeatures(nn.Module):
         std = torch.tensor(prep.std).view(1, 3, 1, 1)
         self.register_buffer("perm", torch.tensor(perm), persistent=False)
         self.register_buffer("gain", prep.scale / std, persistent=False)
-        self.register_buffer("offset", torch.tensor(prep.mean).view(1, 3, 1, 1) / std, persistent=False)
+        self.register_buffer(
+            "offset", torch.tensor(prep.mean).view(1, 3, 1, 1) / std, persistent=False
+        )
         deepest = max(LAYER_INDEX[name] for name in self.layers)
         self.names = tuple(name for name, _, _ in LAYER_TABLE[: deepest + 1])
         self.net = nn.ModuleDict(
-            {name: self._make(name, kind, weights, pooling, padding_mode)
-             for name, kind, _ in LAYER_TABLE[: deepest + 1]}
+            {
+                name: self._make(name, kind, weights, pooling, padding_mode)
+                for name, kind, _ in LAYER_TABLE[: deepest + 1]
+            }
         )
         self.eval()
         self.requires_grad_(False)
@@ -65,7 +69,9 @@ class VGGFeatures(nn.Module):
             weight = weights.state_dict[f"{name}.weight"]
             bias = weights.state_dict[f"{name}.bias"]
         except KeyError:
-            raise InputError(f"weights {weights.location}: no {name}, which the layers need") from None
+            raise InputError(
+                f"weights {weights.location}: no {name}, which the layers need"
+            ) from None
         conv = nn.Conv2d(weight.shape[1], weight.shape[0], 3, padding=1, padding_mode=padding_mode)
         with torch.no_grad():
             conv.weight.copy_(weight)

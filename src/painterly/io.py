@@ -9,7 +9,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from painterly.settings import InputError
 
-ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
+ImageSource = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 
 # Output formats by file extension, with the save options that suit a finished picture.
 FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -127,7 +127,9 @@ def output_format(path: str | os.PathLike) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
         known = ", ".join(sorted(FORMATS))
-        raise InputError(f"{path}: unknown output format {suffix or '(none)'!r}; use one of {known}")
+        raise InputError(
+            f"{path}: unknown output format {suffix or '(none)'!r}; use one of {known}"
+        )
     return FORMATS[suffix][0]
 
 
@@ -146,7 +148,9 @@ def check_output_path(path: str | os.PathLike) -> Path:
 
 
 def save_image(
-    image: torch.Tensor | Image.Image, path: str | os.PathLike, metadata: dict[str, Any] | None = None
+    image: torch.Tensor | Image.Image,
+    path: str | os.PathLike,
+    metadata: dict[str, Any] | None = None,
 ) -> Path:
     """Write atomically (temp file in the same folder, then rename); PNGs carry ``metadata``."""
     out = check_output_path(path)

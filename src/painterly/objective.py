@@ -33,7 +33,9 @@ class Objective:
         self.style_layers = settings.style_layers
         layer_weights = settings.style_layer_weights or (1.0,) * len(self.style_layers)
         total = float(sum(layer_weights))
-        self.layer_weights = {n: w / total for n, w in zip(self.style_layers, layer_weights)}
+        self.layer_weights = {
+            n: w / total for n, w in zip(self.style_layers, layer_weights, strict=True)
+        }
         with torch.no_grad():
             feats = extractor(content)
             self.content_targets = {n: feats[n].detach() for n in self.content_layers}
@@ -53,7 +55,9 @@ class Objective:
         """``(1, 3, H, W)`` -> (total loss, ``{"content", "style", "tv", "total"}`` as floats)."""
         s = self.settings
         feats = self.extractor(image)
-        content = sum(losses.content_loss(feats[n], self.content_targets[n]) for n in self.content_layers)
+        content = sum(
+            losses.content_loss(feats[n], self.content_targets[n]) for n in self.content_layers
+        )
         content = content / len(self.content_layers)
         style = sum(
             self.layer_weights[n] * losses.style_loss(feats[n], self.style_targets[n])

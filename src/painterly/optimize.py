@@ -112,7 +112,9 @@ def run(
             raise NumericsError(
                 f"the loss became {last['total']} at step {step}; lower --lr or the loss weights"
             )
-        yield Progress(step, settings.steps, dict(last), time.perf_counter() - began, size, snapshot)
+        yield Progress(
+            step, settings.steps, dict(last), time.perf_counter() - began, size, snapshot
+        )
 
 
 def initial_image(

@@ -54,7 +54,7 @@ class Settings:
     # Losses are relative errors (see losses.py), so weights are plain ratios that mean
     # the same at every image size and for every weight source.
     content_weight: float = field(default=1.0, metadata=_help("weight of the content loss"))
-    style_weight: float = field(default=10.0, metadata=_help("weight of the style loss"))
+    style_weight: float = field(default=30.0, metadata=_help("weight of the style loss"))
     tv_weight: float = field(
         default=1.0, metadata=_help("weight of the total-variation (smoothness) loss")
     )
@@ -85,7 +85,9 @@ class Settings:
         metadata=_help("start image: 'content', 'noise' or an image path", choices=INITS),
     )
     # None = a fresh random seed, recorded in the output so the run can be repeated.
-    seed: int | None = field(default=None, metadata=_help("random seed (default: random, recorded)"))
+    seed: int | None = field(
+        default=None, metadata=_help("random seed (default: random, recorded)")
+    )
     weights: str = field(
         default="caffe",
         metadata=_help(
@@ -134,7 +136,9 @@ class Settings:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
 
     @property
     def deepest_layer(self) -> str:
@@ -151,7 +155,9 @@ def _check_int(s: Settings, name: str, low: int, high: int | None = None) -> Non
         raise InputError(f"{name}={value}: must be {bound}")
 
 
-def _check_number(s: Settings, name: str, positive: bool = False, high: float | None = None) -> None:
+def _check_number(
+    s: Settings, name: str, positive: bool = False, high: float | None = None
+) -> None:
     value = getattr(s, name)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise InputError(f"{name}={value!r}: expected a finite number")

