@@ -19,11 +19,12 @@ ALLOWED = {
     "losses": set(),
     "image": set(),
     "io": {"settings"},
-    "weights": {"arch", "settings"},
+    "weights": {"arch", "io", "settings"},
     "runtime": {"settings"},
     "features": {"arch", "settings", "weights"},
     "objective": {"losses", "features", "settings"},
     "optimize": {"features", "objective", "settings"},
+    "checkpoint": {"io", "optimize", "settings", "version"},
     "api": {
         "io",
         "runtime",
@@ -35,7 +36,7 @@ ALLOWED = {
         "settings",
         "version",
     },
-    "cli": {"arch", "settings", "version", "api", "io", "optimize", "runtime", "weights", "web"},
+    "cli": {"arch", "settings", "version", "api", "io", "optimize", "runtime", "weights", "web", "checkpoint"},
     "__init__": {"version", "api", "arch", "io", "optimize", "settings"},
     "__main__": {"cli"},
 }

@@ -76,3 +76,34 @@ def test_breaking_out_cancels(extractor, pair):
     first = next(gen)
     gen.close()
     assert first.step == 1 and first.total == 1000 and not first.done
+
+
+def test_a_nan_step_is_undone_with_a_smaller_step(extractor, pair, monkeypatch):
+    calls = {"n": 0}
+    real = Objective.__call__
+
+    def flaky(self, image):
+        calls["n"] += 1
+        loss, values = real(self, image)
+        if calls["n"] == 3:
+            return loss * float("nan"), {**values, "total": float("nan")}
+        return loss, values
+
+    monkeypatch.setattr(Objective, "__call__", flaky)
+    steps = _run(extractor, pair, steps=6, seed=0)
+    assert [p.step for p in steps] == [1, 2, 3, 4, 5, 6]
+    assert steps[-1].state().lr == 0.5  # halved once
+    assert all(torch.isfinite(p.image()).all() for p in steps)
+
+
+def test_state_resumes_bit_for_bit(extractor, pair):
+    content, style = pair
+    s = Settings(size=64, steps=8, seed=0)
+    full, saved = [], None
+    for p in optimize.run(extractor, content, [(style, 1.0)], s, content):
+        full.append(p.image())
+        saved = p.state() if p.step == 4 else saved
+    assert saved.step == 4
+    rest = list(optimize.run(extractor, content, [(style, 1.0)], s, content, resume=saved))
+    assert [p.step for p in rest] == [5, 6, 7, 8]
+    assert torch.equal(rest[-1].image(), full[-1])

@@ -18,7 +18,7 @@ from painterly import io, runtime, weights
 from painterly.arch import downsampling
 from painterly.features import VGGFeatures
 from painterly.image import resize, resize_long_side
-from painterly.optimize import INITS, Progress, initial_image, run
+from painterly.optimize import INITS, Progress, RunState, initial_image, run
 from painterly.settings import InputError, Settings
 from painterly.version import __version__
 
@@ -37,9 +37,9 @@ class Job:
     extractor: VGGFeatures
     record: dict[str, Any]
 
-    def run(self) -> Iterator[Progress]:
-        """Optimise, yielding a Progress after every step."""
-        return run(self.extractor, self.content, self.styles, self.settings, self.start)
+    def run(self, resume: RunState | None = None) -> Iterator[Progress]:
+        """Optimise, yielding a Progress after every step; ``resume`` continues a saved run."""
+        return run(self.extractor, self.content, self.styles, self.settings, self.start, resume)
 
 
 def make_settings(settings: Settings | None = None, **overrides: Any) -> Settings:

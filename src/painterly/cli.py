@@ -3,6 +3,7 @@
     painterly CONTENT STYLE [STYLE ...] -o OUTPUT [options]
     painterly layers
     painterly info [--weights SOURCE]
+    painterly resume CHECKPOINT
     painterly serve [--host H] [--port P] ...   (the web studio; needs painterly[web])
 
 Flags are generated from the Settings fields. torch is imported only once a run starts,
@@ -17,6 +18,7 @@ import os
 import sys
 import time
 import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -25,7 +27,8 @@ from painterly.settings import InputError, Settings
 from painterly.version import __version__
 
 PROG = "painterly"
-COMMANDS = ("layers", "info", "serve")
+COMMANDS = ("layers", "info", "resume", "serve")
+DEFAULT_CHECKPOINT_EVERY = 50
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -43,7 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         if argv and argv[0] in COMMANDS:
-            commands = {"layers": _cmd_layers, "info": _cmd_info, "serve": _cmd_serve}
+            commands = {
+                "layers": _cmd_layers,
+                "info": _cmd_info,
+                "resume": _cmd_resume,
+                "serve": _cmd_serve,
+            }
             return commands[argv[0]](argv[1:])
         return _cmd_stylize(argv)
     except InputError as exc:
@@ -120,6 +128,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="also write every N-th step as OUTPUT_stepNNNNN.EXT (0: off)",
     )
+    parser.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="keep a resumable checkpoint here ('painterly resume PATH')",
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"steps between checkpoints (default: {DEFAULT_CHECKPOINT_EVERY})",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return parser
@@ -142,62 +162,167 @@ def parse_style(text: str) -> tuple[str, float]:
 # --- commands ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _RunOptions:
+    """What the CLI does around a run: where results, intermediates and checkpoints go."""
+
+    content: str
+    styles: tuple[tuple[str, float], ...]
+    output: Path
+    quiet: bool = False
+    save_every: int = 0
+    checkpoint: Path | None = None
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
+
+
 def _cmd_stylize(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     setting_names = {f.name for f in dataclasses.fields(Settings)}
     settings = Settings().replace(**{k: v for k, v in vars(args).items() if k in setting_names})
-    if args.save_every < 0:
-        raise InputError(f"--save-every {args.save_every}: must be 0 or more")
-    styles = [parse_style(s) for s in args.styles]
+    for flag, value in (
+        ("--save-every", args.save_every),
+        ("--checkpoint-every", args.checkpoint_every),
+    ):
+        if value < 0:
+            raise InputError(f"{flag} {value}: must be 0 or more")
+    styles = tuple(parse_style(s) for s in args.styles)
 
     from painterly import api, io  # torch loads here, after the cheap checks
 
+    inputs = [args.content, *(p for p, _ in styles)]
     output = io.check_output_path(args.output)
-    _check_not_an_input(output, [args.content, *(p for p, _ in styles)])
+    _check_not_an_input(output, inputs)
+    ck_path = None
+    if args.checkpoint is not None:
+        ck_path = _check_checkpoint_path(Path(args.checkpoint), [*inputs, str(output)])
+    opts = _RunOptions(
+        args.content,
+        styles,
+        output,
+        args.quiet,
+        args.save_every,
+        ck_path,
+        args.checkpoint_every or DEFAULT_CHECKPOINT_EVERY,
+    )
+    job = api.prepare(args.content, list(styles), settings)
+    return _drive(job, opts)
+
+
+def _cmd_resume(argv: list[str]) -> int:
+    parser = _Parser(prog=f"{PROG} resume", description="Finish a run from its checkpoint.")
+    parser.add_argument("checkpoint", help="file written by --checkpoint")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from painterly import api, checkpoint, io
+
+    ck = checkpoint.load(args.checkpoint)
+    opts = _RunOptions(
+        ck.content,
+        ck.styles,
+        io.check_output_path(ck.output),
+        args.quiet,
+        0,
+        Path(args.checkpoint),
+        ck.every,
+    )
+    job = api.prepare(ck.content, list(ck.styles), ck.settings)
+    if ck.torch_rng is not None:
+        torch.set_rng_state(ck.torch_rng)
+    if not args.quiet:
+        _say(f"resuming {ck.output} at step {ck.state.step} of {ck.settings.steps}")
+    return _drive(job, opts, ck.state, ck.checksums)
+
+
+def _drive(job: Any, opts: _RunOptions, resume: Any = None, sums: dict | None = None) -> int:
+    """Run a prepared job to the end: progress, intermediates, checkpoints, Ctrl-C, result."""
+    from painterly import checkpoint, io
+    from painterly.optimize import NumericsError
+
+    if opts.checkpoint is not None and sums is None:
+        sums = checkpoint.checksums([opts.content, *(p for p, _ in opts.styles)])
+
+    def save_checkpoint(progress: Any) -> None:
+        assert opts.checkpoint is not None and sums is not None
+        ck = checkpoint.Checkpoint(
+            opts.content,
+            opts.styles,
+            str(opts.output),
+            job.settings,
+            opts.checkpoint_every,
+            progress.state(),
+            sums,
+            job.record,
+        )
+        checkpoint.save(opts.checkpoint, ck)
+
     began = time.perf_counter()
-    job = api.prepare(args.content, styles, settings)
     last = None
-    bar = _progress_bar(job.settings.steps, args.quiet)
+    bar = _progress_bar(job.settings.steps, opts.quiet, resume.step if resume else 0)
     try:
-        for last in job.run():
+        for last in job.run(resume):
             if bar is not None:
                 bar.set_postfix_str(_format_losses(last.losses), refresh=False)
                 bar.update(1)
-            if args.save_every and last.step % args.save_every == 0 and not last.done:
-                io.save_image(last.image(), _step_path(output, last.step), job.record)
+            if opts.save_every and last.step % opts.save_every == 0 and not last.done:
+                io.save_image(last.image(), _step_path(opts.output, last.step), job.record)
+            if opts.checkpoint and last.step % opts.checkpoint_every == 0 and not last.done:
+                save_checkpoint(last)
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
         if last is not None:
-            io.save_image(last.image(), output, {**job.record, "stopped_at_step": last.step})
-            _say(f"interrupted at step {last.step}; wrote the image so far to {output}")
+            if opts.checkpoint is not None:
+                save_checkpoint(last)
+            io.save_image(last.image(), opts.output, {**job.record, "stopped_at_step": last.step})
+            resume_hint = (
+                f"; '{PROG} resume {opts.checkpoint}' continues" if opts.checkpoint else ""
+            )
+            _say(
+                f"interrupted at step {last.step}; "
+                f"wrote the image so far to {opts.output}{resume_hint}"
+            )
         raise
-    except Exception as exc:
-        from painterly.optimize import NumericsError
-
-        if isinstance(exc, NumericsError):
-            raise _Failure(f"{exc}; nothing written") from None
-        raise
+    except NumericsError as exc:
+        raise _Failure(f"{exc}; nothing written") from None
     finally:
         if bar is not None:
             bar.close()
-    assert last is not None
-    io.save_image(last.image(), output, job.record)
-    if not args.quiet:
+    if last is None:  # resumed at the last step: nothing left to do
+        raise InputError(f"{opts.checkpoint}: the run had already finished")
+    io.save_image(last.image(), opts.output, job.record)
+    if opts.checkpoint is not None:
+        opts.checkpoint.unlink(missing_ok=True)  # the run is complete
+    if not opts.quiet:
         h, w = last.size
         _say(
-            f"wrote {output} ({w}x{h}, {last.step} steps in {time.perf_counter() - began:.1f} s, "
-            f"seed {job.settings.seed})"
+            f"wrote {opts.output} ({w}x{h}, {last.step} steps in "
+            f"{time.perf_counter() - began:.1f} s, seed {job.settings.seed})"
         )
     return EXIT_OK
 
 
-def _progress_bar(total: int, quiet: bool) -> Any:
+def _check_checkpoint_path(path: Path, others: list[str]) -> Path:
+    if path.is_dir():
+        raise InputError(f"--checkpoint {path}: is a directory")
+    if not (path.parent if str(path.parent) else Path(".")).is_dir():
+        raise InputError(f"--checkpoint {path}: folder {path.parent} does not exist")
+    for other in others:
+        if Path(other).resolve() == path.resolve():
+            raise InputError(f"--checkpoint {path}: would overwrite {other}")
+    return path
+
+
+def _progress_bar(total: int, quiet: bool, initial: int = 0) -> Any:
     if quiet or not sys.stderr.isatty():
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True, leave=False)
+    return tqdm(
+        total=total, initial=initial, unit="step", file=sys.stderr, dynamic_ncols=True, leave=False
+    )
 
 
 def _format_losses(losses: dict[str, float]) -> str:

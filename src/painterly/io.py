@@ -5,6 +5,7 @@ Inside the package an image is a float32 RGB tensor ``(1, 3, H, W)`` in ``[0, 1]
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -180,6 +181,15 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any] | None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -55,7 +57,8 @@ INITS: dict[str, InitFn] = {
 
 @dataclass(frozen=True)
 class Progress:
-    """One step of a run. ``image()`` returns the current image, ``(1, 3, H, W)`` in [0, 1]."""
+    """One step of a run. ``image()`` returns the current image, ``(1, 3, H, W)`` in [0, 1];
+    ``state()`` returns what a checkpoint needs to continue exactly from here."""
 
     step: int
     total: int
@@ -63,13 +66,31 @@ class Progress:
     elapsed: float
     size: tuple[int, int]
     _snapshot: Callable[[], torch.Tensor] = field(repr=False, compare=False)
+    _state: Callable[[], RunState] = field(repr=False, compare=False)
 
     def image(self) -> torch.Tensor:
         return self._snapshot()
 
+    def state(self) -> RunState:
+        return self._state()
+
     @property
     def done(self) -> bool:
         return self.step >= self.total
+
+
+@dataclass(frozen=True)
+class RunState:
+    """The optimisation state after ``step`` steps: the raw (unclamped) image, the
+    optimiser's state dict and learning rate. Enough to continue bit for bit."""
+
+    step: int
+    image: torch.Tensor
+    optimizer: dict[str, Any]
+    lr: float
+
+
+MAX_RECOVERIES = 3  # halvings of the step size before a diverging run is given up
 
 
 def run(
@@ -78,18 +99,34 @@ def run(
     styles: Sequence[tuple[torch.Tensor, float]],
     settings: Settings,
     start: torch.Tensor,
+    resume: RunState | None = None,
 ) -> Iterator[Progress]:
     """Optimise ``start`` (``(1, 3, H, W)``) for ``settings.steps`` steps, yielding after each.
 
-    Stopping the generator stops the run. Raises NumericsError if the loss or image
-    becomes NaN or infinite.
+    ``resume`` continues a run from a saved :class:`RunState` instead of ``start``.
+    If the loss or image stops being finite, the last good image is restored and the step
+    size halved (up to MAX_RECOVERIES times); then NumericsError. Stopping the generator
+    stops the run.
     """
     objective = Objective(extractor, content, styles, settings)
-    image = start.detach().clone().requires_grad_(True)
     spec = OPTIMIZERS[settings.optimizer]
-    optimizer = spec.make([image], settings.lr if settings.lr is not None else spec.default_lr)
+    lr = settings.lr if settings.lr is not None else spec.default_lr
+    image = start.detach().clone()
+    step = 0
+    if resume is not None:
+        image, step, lr = (
+            resume.image.to(start.device, torch.float32).clone(),
+            resume.step,
+            resume.lr,
+        )
+    image.requires_grad_(True)
+    optimizer = spec.make([image], lr)
+    if resume is not None:
+        optimizer.load_state_dict(resume.optimizer)
     clamp = settings.optimizer != "lbfgs"  # clamping would corrupt L-BFGS's curvature history
     last: dict[str, float] = {}
+    good = image.detach().clone()
+    recoveries = 0
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
@@ -101,20 +138,33 @@ def run(
     def snapshot() -> torch.Tensor:
         return image.detach().clamp(0, 1).to("cpu", copy=True)
 
+    def state() -> RunState:
+        opt_state = copy.deepcopy(optimizer.state_dict())  # a snapshot, not live tensors
+        return RunState(step, image.detach().to("cpu", copy=True), opt_state, lr)
+
     began = time.perf_counter()
     size = (image.shape[-2], image.shape[-1])
-    for step in range(1, settings.steps + 1):
+    while step < settings.steps:
         optimizer.step(closure)
         if clamp:
             with torch.no_grad():
                 image.clamp_(0, 1)
         if not math.isfinite(last["total"]) or not torch.isfinite(image).all():
-            raise NumericsError(
-                f"the loss became {last['total']} at step {step}; lower --lr or the loss weights"
-            )
-        yield Progress(
-            step, settings.steps, dict(last), time.perf_counter() - began, size, snapshot
-        )
+            if recoveries == MAX_RECOVERIES:
+                raise NumericsError(
+                    f"the loss became {last['total']} at step {step + 1} and stayed so after "
+                    f"{MAX_RECOVERIES} smaller steps; lower --lr or the loss weights"
+                )
+            recoveries += 1
+            lr /= 2  # the history that led here is discarded with the old optimiser
+            with torch.no_grad():
+                image.copy_(good)
+            optimizer = spec.make([image], lr)
+            continue
+        step += 1
+        good.copy_(image.detach())
+        elapsed = time.perf_counter() - began
+        yield Progress(step, settings.steps, dict(last), elapsed, size, snapshot, state)
 
 
 def initial_image(

@@ -7,7 +7,6 @@ The feature extractor applies that preprocessing; nothing else knows about BGR o
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import re
 import urllib.error
@@ -18,6 +17,7 @@ from pathlib import Path
 import torch
 
 from painterly.arch import CONV_LAYERS, LAYER_INDEX, LAYER_TABLE
+from painterly.io import sha256_file
 from painterly.settings import WEIGHT_FILE_SUFFIXES, InputError
 
 StateDict = dict[str, torch.Tensor]
@@ -91,14 +91,6 @@ def caffe_path() -> Path:
             f"{path}: missing from the installed {CAFFE_PACKAGE} package; reinstall it"
         )
     return path
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def decode_quantized(q_state: dict[str, torch.Tensor]) -> StateDict:

@@ -1,0 +1,113 @@
+"""Checkpoints, resume after SIGKILL, and Ctrl-C, through the real CLI."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from painterly import checkpoint, cli
+
+ARGS = ["--size", "48", "--steps", "120", "--seed", "0", "-q"]
+
+
+def _start(images, out, *extra):
+    argv = [sys.executable, "-m", "painterly", str(images["tubingen"]),
+            str(images["starry_night"]), "-o", str(out), *ARGS, *extra]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(path, proc, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, f"finished before a checkpoint: {proc.communicate()}"
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.01)
+
+
+def _pixels(path):
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.int16)
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(images, tmp_path, capsys):
+    out, ck = tmp_path / "out.png", tmp_path / "run.ckpt"
+    proc = _start(images, out, "--checkpoint", str(ck), "--checkpoint-every", "5")
+    _wait_for(ck, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists()
+    saved = checkpoint.load(ck)
+    assert 5 <= saved.state.step < 120 and saved.state.step % 5 == 0
+    assert sorted(os.listdir(tmp_path)) == ["run.ckpt"]  # no half-written files
+
+    assert cli.main(["resume", str(ck), "-q"]) == 0
+    assert not ck.exists()  # removed once the output is written
+    reference = tmp_path / "reference.png"
+    argv = [str(images["tubingen"]), str(images["starry_night"]), "-o", str(reference), *ARGS]
+    assert cli.main(argv) == 0
+    # Same machine, same threads: L-BFGS continues from its saved history. Allow 1/255.
+    assert np.abs(_pixels(out) - _pixels(reference)).max() <= 1
+
+
+def test_ctrl_c_writes_image_and_checkpoint_and_exits_130(images, tmp_path):
+    out, ck = tmp_path / "out.png", tmp_path / "run.ckpt"
+    proc = _start(images, out, "--checkpoint", str(ck), "--checkpoint-every", "5")
+    _wait_for(ck, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "interrupted at step" in err and "painterly resume" in err
+    assert "Traceback" not in err
+    assert out.exists() and ck.exists()
+    assert checkpoint.load(ck).state.step >= 5
+
+
+def test_resume_refuses_changed_or_missing_inputs(images, tmp_path, capsys):
+    content = tmp_path / "c.png"
+    content.write_bytes(images["tubingen"].read_bytes())
+    ck = tmp_path / "run.ckpt"
+    argv = [str(content), str(images["starry_night"]), "-o", str(tmp_path / "o.png"),
+            "--size", "40", "--steps", "4", "--checkpoint", str(ck), "--checkpoint-every", "2", "-q"]
+    # Stop the run after its first checkpoint by making the third step raise Ctrl-C.
+    from painterly import api
+
+    real_run = api.Job.run
+
+    def interrupted(self, resume=None):
+        for p in real_run(self, resume):
+            if p.step == 3:
+                raise KeyboardInterrupt
+            yield p
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(api.Job, "run", interrupted)
+        assert cli.main(argv) == 130
+    capsys.readouterr()
+    Image.new("RGB", (40, 30), "red").save(content)
+    assert cli.main(["resume", str(ck)]) == 2
+    assert "changed since the checkpoint" in capsys.readouterr().err
+    content.unlink()
+    assert cli.main(["resume", str(ck)]) == 2
+    assert "is gone" in capsys.readouterr().err
+
+
+def test_resume_bad_files(tmp_path, capsys):
+    assert cli.main(["resume", str(tmp_path / "none.ckpt")]) == 2
+    (tmp_path / "junk.ckpt").write_text("junk")
+    assert cli.main(["resume", str(tmp_path / "junk.ckpt")]) == 2
+    err = capsys.readouterr().err
+    assert "no such checkpoint" in err and "not a painterly checkpoint" in err
+
+
+def test_checkpoint_path_checks(images, tmp_path, capsys):
+    base = [str(images["tubingen"]), str(images["starry_night"]), "-o", str(tmp_path / "o.png")]
+    assert cli.main([*base, "--checkpoint", str(tmp_path / "no" / "c.ckpt")]) == 2
+    assert cli.main([*base, "--checkpoint", str(images["tubingen"])]) == 2
+    assert cli.main([*base, "--checkpoint", str(tmp_path / "c"), "--checkpoint-every", "-1"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert "does not exist" in err[0] and "overwrite" in err[1] and "must be 0 or more" in err[2]
