@@ -16,8 +16,17 @@ ARGS = ["--size", "48", "--steps", "120", "--seed", "0", "-q"]
 
 
 def _start(images, out, *extra):
-    argv = [sys.executable, "-m", "painterly", str(images["tubingen"]),
-            str(images["starry_night"]), "-o", str(out), *ARGS, *extra]
+    argv = [
+        sys.executable,
+        "-m",
+        "painterly",
+        str(images["tubingen"]),
+        str(images["starry_night"]),
+        "-o",
+        str(out),
+        *ARGS,
+        *extra,
+    ]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -71,8 +80,21 @@ def test_resume_refuses_changed_or_missing_inputs(images, tmp_path, capsys):
     content = tmp_path / "c.png"
     content.write_bytes(images["tubingen"].read_bytes())
     ck = tmp_path / "run.ckpt"
-    argv = [str(content), str(images["starry_night"]), "-o", str(tmp_path / "o.png"),
-            "--size", "40", "--steps", "4", "--checkpoint", str(ck), "--checkpoint-every", "2", "-q"]
+    argv = [
+        str(content),
+        str(images["starry_night"]),
+        "-o",
+        str(tmp_path / "o.png"),
+        "--size",
+        "40",
+        "--steps",
+        "4",
+        "--checkpoint",
+        str(ck),
+        "--checkpoint-every",
+        "2",
+        "-q",
+    ]
     # Stop the run after its first checkpoint by making the third step raise Ctrl-C.
     from painterly import api
 
