@@ -5,6 +5,8 @@ from PIL import Image
 
 from painterly import cli, io
 
+from . import corpus
+
 TINY = ["--size", "48", "--steps", "3", "--seed", "0", "-q"]
 
 
@@ -92,6 +94,11 @@ BAD = {
     "unknown option": (["{content}", "{style}", "--colour", "red"], "unrecognized"),
     "no style": (["{content}"], "required"),
     "too thin": (["{thin}", "{style}", "--size", "64"], "too thin"),
+    "too large for memory": (["{content}", "{style}", "--size", "30000"], "largest that fits"),
+    "input over pixel limit": (
+        ["{content}", "{style}", "--max-input-megapixels", "0.001"],
+        "over the limit",
+    ),
 }
 
 
@@ -159,3 +166,49 @@ def test_help_and_version(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--version"])
     assert "painterly" in capsys.readouterr().out
+
+
+# --- the corpus of odd and broken files through the CLI ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def corpus_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus")
+    return {**corpus.make(folder, corpus.VALID), **corpus.make(folder, corpus.BROKEN)}
+
+
+@pytest.mark.parametrize("name", sorted(corpus.VALID))
+def test_cli_accepts_odd_valid_files(name, corpus_files, images, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    argv = [corpus_files[name], images["starry_night"], "-o", out, "--size", "32", "--steps", "1"]
+    code, _, err = _run(argv, capsys)
+    assert code == 0, err
+    assert out.exists()
+    if name == "animated.gif":
+        assert err.startswith("painterly: note:") and "using the first" in err
+
+
+@pytest.mark.parametrize("name", sorted(corpus.BROKEN))
+def test_cli_rejects_broken_files_cleanly(name, corpus_files, images, tmp_path, capsys):
+    before = corpus_files[name].read_bytes()
+    out = tmp_path / "out.png"
+    argv = [images["tubingen"], corpus_files[name], "-o", out, "--size", "32", "--steps", "1"]
+    code, _, err = _run(argv, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists() and corpus_files[name].read_bytes() == before
+
+
+def test_grayscale_style_image_works(corpus_files, images, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    argv = [images["tubingen"], corpus_files["gray.png"], "-o", out, "--size", "32", "--steps", "2"]
+    assert _run([*argv, "-q"], capsys)[0] == 0
+
+
+@pytest.mark.parametrize("weight", ["1e30", "1e300"])
+def test_extreme_weights_end_cleanly(weight, images, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    argv = [images["tubingen"], images["starry_night"], "-o", out, *TINY, "--style-weight", weight]
+    code, _, err = _run(argv, capsys)
+    assert code == 0, err
+    with Image.open(out) as im:
+        assert im.getextrema() != ((0, 0), (0, 0), (0, 0))

@@ -6,7 +6,9 @@ import torch
 from PIL import Image
 
 from painterly import io
-from painterly.settings import InputError
+from painterly.settings import InputError, InputNotice
+
+from . import corpus
 
 
 def test_load_rgb_png_roundtrip(tmp_path):
@@ -115,3 +117,67 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
         io.save_image(torch.rand(1, 3, 4, 4), target)
     assert target.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["keep.png"]
+
+
+# --- odd but valid files, broken files, limits -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def valid(tmp_path_factory):
+    return corpus.make(tmp_path_factory.mktemp("valid"), corpus.VALID)
+
+
+@pytest.mark.parametrize("name", sorted(corpus.VALID))
+def test_odd_valid_files_load_as_rgb(valid, name):
+    with warnings_allowed():
+        t = io.load_image(valid[name])
+    assert t.dim() == 4 and t.shape[:2] == (1, 3) and t.dtype == torch.float32
+    assert 0 <= t.min() and t.max() <= 1 and torch.isfinite(t).all()
+    expected = (40, 30) if name != "exif_rotated.jpg" else (30, 40)
+    assert (t.shape[3], t.shape[2]) == expected
+
+
+class warnings_allowed:
+    def __enter__(self):
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore", InputNotice)
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
+
+
+def test_animated_gif_uses_first_frame_with_a_notice(valid):
+    with pytest.warns(InputNotice, match="2 frames; using the first"):
+        t = io.load_image(valid["animated.gif"])
+    first = io.load_image(Image.open(valid["animated.gif"]).convert("RGB"))
+    assert torch.allclose(t, first)
+
+
+def test_cmyk_and_icc_colours(valid):
+    rgb = io.load_image(valid["rgb.png"])
+    assert (io.load_image(valid["cmyk.jpg"]) - rgb).abs().mean() < 0.05
+    assert (io.load_image(valid["icc_srgb.png"]) - rgb).abs().max() < 3 / 255  # sRGB -> sRGB
+
+
+def test_broken_colour_profile_is_ignored_with_a_notice(tmp_path):
+    corpus._photo().save(tmp_path / "bad_icc.png", icc_profile=b"definitely not icc")
+    with pytest.warns(InputNotice, match="colour profile"):
+        assert io.load_image(tmp_path / "bad_icc.png").shape == (1, 3, 30, 40)
+
+
+def test_decompression_bomb_is_refused_before_decoding(tmp_path):
+    (tmp_path / "big.png").write_bytes(corpus.bomb_png(12_000, 12_000))  # 144 MP
+    with pytest.raises(InputError, match="144 megapixels, over the limit of 100"):
+        io.load_image(tmp_path / "big.png")
+    (tmp_path / "bomb.png").write_bytes(corpus.bomb_png())  # 10 000 MP: Pillow's guard
+    with pytest.raises(InputError, match="too large"):
+        io.load_image(tmp_path / "bomb.png", max_pixels=None)
+
+
+def test_pixel_limit_is_configurable(valid):
+    with pytest.raises(InputError, match="limit"):
+        io.load_image(valid["rgb.png"], max_pixels=1000)
+    assert io.load_image(valid["rgb.png"], max_pixels=1200).shape == (1, 3, 30, 40)

@@ -20,7 +20,7 @@ ALLOWED = {
     "image": set(),
     "io": {"settings"},
     "weights": {"arch", "io", "settings"},
-    "runtime": {"settings"},
+    "runtime": {"arch", "image", "settings"},
     "features": {"arch", "settings", "weights"},
     "objective": {"losses", "features", "settings"},
     "optimize": {"features", "objective", "settings"},

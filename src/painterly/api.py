@@ -17,7 +17,7 @@ from PIL import Image
 from painterly import io, runtime, weights
 from painterly.arch import downsampling
 from painterly.features import VGGFeatures
-from painterly.image import resize, resize_long_side
+from painterly.image import fit_size, resize, resize_long_side
 from painterly.optimize import INITS, Progress, RunState, initial_image, run
 from painterly.settings import InputError, Settings
 from painterly.version import __version__
@@ -63,17 +63,22 @@ def prepare(
     s = make_settings(settings, **overrides)
     s = s.replace(seed=runtime.resolve_seed(s.seed))
     style_specs = _style_specs(styles)
-    content_img = resize_long_side(io.load_image(content), s.size)
+    device = runtime.resolve_device(s.device)
+    original = io.load_image(content, s.max_input_pixels)
+    height, width = fit_size(original.shape[-2], original.shape[-1], s.size)
+    runtime.check_memory(height, width, s, device)  # before any large tensor is made
+    content_img = resize(original, (height, width))
+    del original
     _check_feature_size(content_img, s, "content image")
     style_imgs = []
     for source, weight in style_specs:
-        image = resize_long_side(io.load_image(source), max(1, round(s.size * s.style_scale)))
+        style_size = max(1, round(s.size * s.style_scale))
+        image = resize_long_side(io.load_image(source, s.max_input_pixels), style_size)
         _check_feature_size(image, s, f"style image {_name(source)}")
         style_imgs.append((image, weight))
     init_img = None
     if s.init not in INITS:
-        init_img = resize(io.load_image(s.init), tuple(content_img.shape[-2:]))
-    device = runtime.resolve_device(s.device)
+        init_img = resize(io.load_image(s.init, s.max_input_pixels), tuple(content_img.shape[-2:]))
     if extractor is None:
         w = weights.load(s.weights)
         extractor = VGGFeatures(w, s.content_layers + s.style_layers, pooling=s.pooling)

@@ -18,12 +18,13 @@ import os
 import sys
 import time
 import typing
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from painterly.arch import LAYER_TABLE, downsampling
-from painterly.settings import InputError, Settings
+from painterly.settings import InputError, InputNotice, Settings
 from painterly.version import __version__
 
 PROG = "painterly"
@@ -44,6 +45,21 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 failed, 2 bad input, 130 Ctrl-C)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", InputNotice)
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _show_warning(message: Any, category: type, filename: str, lineno: int, *rest: Any) -> None:
+    """InputNotices become one 'note:' line; other warnings keep Python's format."""
+    if issubclass(category, InputNotice):
+        _say(f"note: {message}")
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno))
+
+
+def _main(argv: list[str]) -> int:
     try:
         if argv and argv[0] in COMMANDS:
             commands = {

@@ -9,14 +9,16 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
 
-from painterly.settings import InputError
+from painterly.settings import DEFAULT_MAX_INPUT_MEGAPIXELS, InputError, InputNotice
 
 ImageSource = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 
@@ -30,13 +32,16 @@ FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
     ".tiff": ("TIFF", {"compression": "tiff_deflate"}),
 }
 METADATA_KEY = "painterly"
+DEFAULT_MAX_PIXELS = int(DEFAULT_MAX_INPUT_MEGAPIXELS * 1e6)
 
 
-def load_image(source: ImageSource) -> torch.Tensor:
+def load_image(source: ImageSource, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> torch.Tensor:
     """Read a path, PIL image, array or tensor as RGB float32, shape ``(1, 3, H, W)``.
 
-    Alpha is composited on white; EXIF orientation is applied; arrays may be ``(H, W)``,
-    ``(H, W, 3|4)`` of uint8, uint16 or floats in [0, 1].
+    Alpha is composited on white; EXIF orientation is applied; an embedded ICC profile is
+    converted to sRGB; of an animated image the first frame is used (with an InputNotice).
+    Arrays may be ``(H, W)``, ``(H, W, 3|4)`` of uint8, uint16 or floats in [0, 1].
+    Files with more than ``max_pixels`` pixels are refused before they are decoded.
     """
     if isinstance(source, torch.Tensor):
         return _from_tensor(source)
@@ -45,26 +50,78 @@ def load_image(source: ImageSource) -> torch.Tensor:
     if isinstance(source, Image.Image):
         return _from_pil(source)
     if isinstance(source, (str, os.PathLike)):
-        return _from_pil(open_image(Path(source)))
+        return _from_pil(open_image(Path(source), max_pixels))
     raise InputError(f"cannot read an image from a {type(source).__name__}")
 
 
-def open_image(path: Path) -> Image.Image:
-    """Open and fully decode an image file, turning every failure into one clear InputError."""
+def open_image(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open and fully decode an image file, turning every failure into one clear InputError.
+
+    Pillow's own decompression-bomb guard stays on; ``max_pixels`` is checked first, from
+    the header, so a huge declared size is refused before any memory is spent on it.
+    """
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not an image")
     try:
-        with Image.open(path) as im:
-            im.load()
-            return ImageOps.exif_transpose(im)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with Image.open(path) as im:
+                _check_pixels(path, im.width, im.height, max_pixels)
+                frames = getattr(im, "n_frames", 1)
+                im.load()
+                image = _to_srgb(ImageOps.exif_transpose(im), path)
+        if frames > 1:
+            warnings.warn(InputNotice(f"{path}: {frames} frames; using the first"), stacklevel=2)
+        for w in caught:  # Pillow's complaints about damaged data become one-line notices
+            if issubclass(w.category, (Image.DecompressionBombWarning, DeprecationWarning)):
+                continue  # we check the size ourselves; deprecations are not the user's business
+            text = str(w.message).strip()
+            notice = text if issubclass(w.category, InputNotice) else f"{path}: {text}"
+            warnings.warn(InputNotice(notice), stacklevel=2)
+        return image
+    except InputError:
+        raise
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image file (or a format Pillow cannot read)") from None
-    except Image.DecompressionBombError as exc:
-        raise InputError(f"{path}: refused, image too large ({exc})") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{path}: cannot decode image ({exc})") from None
+    except Image.DecompressionBombError:
+        raise InputError(f"{path}: refused, image too large to be safe to decode") from None
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except Exception as exc:  # a broken file can make any decoder raise anything
+        raise InputError(f"{path}: cannot decode image ({type(exc).__name__}: {exc})") from None
+
+
+def _check_pixels(path: Path, width: int, height: int, max_pixels: int | None) -> None:
+    if width <= 0 or height <= 0:
+        raise InputError(f"{path}: image has no pixels ({width}x{height})")
+    if max_pixels is not None and width * height > max_pixels:
+        raise InputError(
+            f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
+            f"limit of {max_pixels / 1e6:.0f} (raise --max-input-megapixels if you trust it)"
+        )
+
+
+def _to_srgb(im: Image.Image, path: Path) -> Image.Image:
+    """Convert through an embedded ICC profile to sRGB; keep alpha; ignore a broken profile."""
+    icc = im.info.get("icc_profile")
+    if not icc or im.mode not in ("RGB", "RGBA", "CMYK"):
+        return im
+    try:
+        source = ImageCms.ImageCmsProfile(BytesIO(icc))
+        srgb = ImageCms.createProfile("sRGB")
+        alpha = im.getchannel("A") if im.mode == "RGBA" else None
+        base = im.convert("RGB") if alpha is not None else im
+        out = ImageCms.profileToProfile(base, source, srgb, outputMode="RGB")
+        if out is None:  # pragma: no cover - only with inPlace=True
+            return im
+        if alpha is not None:
+            out.putalpha(alpha)
+        return out
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        warnings.warn(InputNotice(f"{path}: ignoring its unreadable colour profile"), stacklevel=3)
+        return im
 
 
 def _from_pil(im: Image.Image) -> torch.Tensor:

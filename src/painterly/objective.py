@@ -36,6 +36,15 @@ class Objective:
         self.layer_weights = {
             n: w / total for n, w in zip(self.style_layers, layer_weights, strict=True)
         }
+        # Only the ratios of the weights matter to the minimum; dividing by the largest keeps
+        # the loss and its gradients in float32 range whatever the user types (1e30, 1e300).
+        raw = {
+            "content": settings.content_weight,
+            "style": settings.style_weight,
+            "tv": settings.tv_weight,
+        }
+        top = max(raw.values())
+        self.term_weights = {k: v / top for k, v in raw.items()}
         with torch.no_grad():
             feats = extractor(content)
             self.content_targets = {n: feats[n].detach() for n in self.content_layers}
@@ -53,7 +62,6 @@ class Objective:
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """``(1, 3, H, W)`` -> (total loss, ``{"content", "style", "tv", "total"}`` as floats)."""
-        s = self.settings
         feats = self.extractor(image)
         content = sum(
             losses.content_loss(feats[n], self.content_targets[n]) for n in self.content_layers
@@ -63,10 +71,11 @@ class Objective:
             self.layer_weights[n] * losses.style_loss(feats[n], self.style_targets[n])
             for n in self.style_layers
         )
+        w = self.term_weights
         terms = {
-            "content": s.content_weight * content,
-            "style": s.style_weight * style,
-            "tv": s.tv_weight * losses.tv_loss(image),
+            "content": w["content"] * content,
+            "style": w["style"] * style,
+            "tv": w["tv"] * losses.tv_loss(image),
         }
         total = terms["content"] + terms["style"] + terms["tv"]
         values = {k: float(v.detach()) for k, v in terms.items()}

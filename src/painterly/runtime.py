@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 
 import torch
 
-from painterly.settings import InputError
+from painterly.arch import LAYER_INDEX, LAYER_TABLE, downsampling
+from painterly.image import fit_size
+from painterly.settings import MIN_SIZE, InputError, Settings
 
 
 def cuda_available() -> bool:
@@ -54,3 +57,79 @@ def describe() -> dict[str, str]:
         "cuda": torch.cuda.get_device_name(0) if cuda_available() else "not available",
         "mps": "available" if mps_available() else "not available",
     }
+
+
+# --- memory: estimate before starting, so a run that cannot fit says so instead of dying ----
+
+BASE_BYTES = 450 * 2**20  # torch, the decoded weights and the interpreter, measured on CPU
+ACTIVATION_FACTOR = 2.0  # forward outputs kept for backward, plus the backward's own buffers
+LBFGS_HISTORY = 50  # keep equal to optimize._lbfgs's history_size (a test checks)
+HEADROOM = 0.9  # never plan to use the last 10% of free memory
+
+
+def activation_elements(height: int, width: int, deepest: str) -> int:
+    """Number of float elements the network's outputs take for one ``height x width`` image."""
+    total = 0
+    for name, _, channels in LAYER_TABLE[: LAYER_INDEX[deepest] + 1]:
+        stride = downsampling(name)
+        total += channels * (height // stride) * (width // stride)
+    return total
+
+
+def estimate_bytes(height: int, width: int, settings: Settings, on_cpu: bool = True) -> int:
+    """Peak memory of a run at ``height x width``: activations, optimiser state, images."""
+    pixels = 3 * height * width
+    floats = ACTIVATION_FACTOR * activation_elements(height, width, settings.deepest_layer)
+    floats += (2 * LBFGS_HISTORY + 6) * pixels if settings.optimizer == "lbfgs" else 6 * pixels
+    style_side = max(1.0, settings.style_scale)
+    floats += (
+        activation_elements(
+            int(height * style_side), int(width * style_side), settings.deepest_layer
+        )
+        / 2
+    )  # a style image's forward pass, without gradients, one layer pair at a time
+    return int(4 * floats) + (BASE_BYTES if on_cpu else 0)
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Free memory on ``device`` (RAM on the CPU), or None when it cannot be told."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    if device.type == "cpu":
+        try:
+            with open("/proc/meminfo") as fh:
+                for line in fh:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        try:
+            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return None
+    return None
+
+
+def check_memory(height: int, width: int, settings: Settings, device: torch.device) -> None:
+    """Raise an InputError naming the largest size that fits if this run would not."""
+    free = available_bytes(device)
+    if free is None:
+        return
+    on_cpu = device.type == "cpu"
+    budget = HEADROOM * free
+    need = estimate_bytes(height, width, settings, on_cpu)
+    if need <= budget:
+        return
+    long_side = max(height, width)
+    fits = [
+        side
+        for side in range(MIN_SIZE, long_side, 16)
+        if estimate_bytes(*fit_size(height, width, side), settings, on_cpu) <= budget
+    ]
+    largest = f"--size {fits[-1]} is the largest that fits" if fits else "no size fits"
+    raise InputError(
+        f"this run needs about {need / 2**30:.1f} GiB but {free / 2**30:.1f} GiB is free on "
+        f"{device.type}; {largest}; memory also drops with --optimizer adam (no L-BFGS "
+        "history), a smaller --style-scale or shallower --style-layers"
+    )

@@ -22,6 +22,13 @@ class InputError(ValueError):
     """
 
 
+class InputNotice(UserWarning):
+    """Something about an input the user should know, that is no error (e.g. a GIF's frames).
+
+    The CLI prints these as one 'note:' line each.
+    """
+
+
 # Names of the strategies. The registries that implement them (optimize.OPTIMIZERS,
 # optimize.INITS, weights.WEIGHT_SOURCES) live beside torch; these tuples let settings and
 # the CLI validate and list choices without importing torch. tests/test_layering.py checks
@@ -33,6 +40,7 @@ POOLINGS: tuple[str, ...] = ("max", "avg")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 WEIGHT_FILE_SUFFIXES: tuple[str, ...] = (".pth", ".pt", ".safetensors")
 
+DEFAULT_MAX_INPUT_MEGAPIXELS = 100.0
 MIN_SIZE = 32  # below this even relu4_2 is a 4x4 map: nothing left to transfer
 
 
@@ -98,6 +106,12 @@ class Settings:
     # Max pooling is the common default of the reference implementations.
     pooling: str = field(default="max", metadata=_help("VGG19 pooling", choices=POOLINGS))
     device: str = field(default="auto", metadata=_help("compute device", choices=DEVICES))
+    # Refuse absurd input files before decoding them (a "decompression bomb" declares
+    # enormous dimensions in a tiny file); Pillow's own guard stays on as well.
+    max_input_megapixels: float = field(
+        default=DEFAULT_MAX_INPUT_MEGAPIXELS,
+        metadata=_help("refuse input images larger than this many megapixels"),
+    )
 
     def __post_init__(self) -> None:
         _check_int(self, "size", low=MIN_SIZE)
@@ -126,6 +140,11 @@ class Settings:
             )
         _check_choice(self, "pooling", POOLINGS)
         _check_choice(self, "device", DEVICES)
+        _check_number(self, "max_input_megapixels", positive=True)
+
+    @property
+    def max_input_pixels(self) -> int:
+        return int(self.max_input_megapixels * 1e6)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated again)."""
@@ -208,4 +227,4 @@ def _check_layer_weights(s: Settings) -> None:
         raise InputError("style_layer_weights are all 0")
 
 
-__all__ = ["LAYERS", "InputError", "Settings"]
+__all__ = ["LAYERS", "InputError", "InputNotice", "Settings"]

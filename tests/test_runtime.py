@@ -1,0 +1,53 @@
+import pytest
+import torch
+
+from painterly import optimize, runtime
+from painterly.settings import InputError, Settings
+
+
+def test_auto_device_on_this_machine_and_absent_devices():
+    assert runtime.resolve_device("cpu") == torch.device("cpu")
+    assert runtime.resolve_device("auto").type in ("cpu", "cuda", "mps")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="CUDA"):
+            runtime.resolve_device("cuda")
+
+
+def test_seed_resolution_and_generator():
+    assert runtime.resolve_seed(7) == 7
+    assert 0 <= runtime.resolve_seed(None) < 2**31
+    a = torch.rand(3, generator=runtime.generator(1))
+    assert torch.equal(a, torch.rand(3, generator=runtime.generator(1)))
+
+
+def test_memory_estimate_grows_with_size_and_history():
+    s = Settings()
+    small, large = runtime.estimate_bytes(144, 192, s), runtime.estimate_bytes(384, 512, s)
+    assert runtime.BASE_BYTES < small < large
+    adam = runtime.estimate_bytes(384, 512, s.replace(optimizer="adam"))
+    assert adam < large  # no L-BFGS history
+
+
+def test_lbfgs_history_matches_the_estimate():
+    opt = optimize.OPTIMIZERS["lbfgs"].make([torch.zeros(1, requires_grad=True)], 1.0)
+    assert opt.defaults["history_size"] == runtime.LBFGS_HISTORY
+
+
+def test_too_large_a_run_names_the_largest_size_that_fits(monkeypatch):
+    monkeypatch.setattr(runtime, "available_bytes", lambda device: 2 * 2**30)
+    s = Settings()
+    runtime.check_memory(384, 512, s, torch.device("cpu"))  # fits in 2 GiB
+    with pytest.raises(InputError, match=r"needs about .* GiB but 2.0 GiB is free.*--size \d+ is"):
+        runtime.check_memory(3000, 4000, s, torch.device("cpu"))
+    monkeypatch.setattr(runtime, "available_bytes", lambda device: 2**20)
+    with pytest.raises(InputError, match="no size fits"):
+        runtime.check_memory(384, 512, s, torch.device("cpu"))
+
+
+def test_largest_size_suggested_really_fits(monkeypatch):
+    monkeypatch.setattr(runtime, "available_bytes", lambda device: 3 * 2**30)
+    s = Settings()
+    with pytest.raises(InputError) as exc:
+        runtime.check_memory(3000, 4000, s, torch.device("cpu"))
+    side = int(str(exc.value).split("--size ")[1].split()[0])
+    runtime.check_memory(round(3000 * side / 4000), side, s, torch.device("cpu"))
