@@ -64,9 +64,16 @@ def test_blended_style_targets_are_weighted_means(extractor, pair):
         )
 
 
-def test_diverging_run_is_stopped(extractor, pair):
-    with pytest.raises(optimize.NumericsError, match="step"):
-        _run(extractor, pair, optimizer="adam", lr=1e30, steps=5, style_weight=1e30, seed=0)
+def test_a_run_that_stays_nan_is_stopped(extractor, pair, monkeypatch):
+    real = Objective.__call__
+
+    def always_nan(self, image):
+        loss, values = real(self, image)
+        return loss * float("nan"), {**values, "total": float("nan")}
+
+    monkeypatch.setattr(Objective, "__call__", always_nan)
+    with pytest.raises(optimize.NumericsError, match="stayed so after 3 smaller steps"):
+        _run(extractor, pair, steps=5, seed=0)
 
 
 def test_breaking_out_cancels(extractor, pair):
