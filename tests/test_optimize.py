@@ -114,3 +114,18 @@ def test_state_resumes_bit_for_bit(extractor, pair):
     rest = list(optimize.run(extractor, content, [(style, 1.0)], s, content, resume=saved))
     assert [p.step for p in rest] == [5, 6, 7, 8]
     assert torch.equal(rest[-1].image(), full[-1])
+
+
+def test_bf16_autocast_keeps_losses_and_image_in_float32(extractor, pair):
+    content, style = pair
+    s = Settings(size=64, steps=20, seed=0)
+    runs = {
+        dtype: list(optimize.run(extractor, content, [(style, 1.0)], s, content, autocast=dtype))
+        for dtype in (None, torch.bfloat16)
+    }
+    bf16 = runs[torch.bfloat16]
+    assert bf16[-1].image().dtype == torch.float32
+    assert bf16[-1].losses["style"] < 0.3 * bf16[0].losses["style"]
+    # Same start, same targets: bf16 ends near the float32 result (its losses within 15%).
+    ref = runs[None][-1].losses["total"]
+    assert abs(bf16[-1].losses["total"] - ref) < 0.15 * ref

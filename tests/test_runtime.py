@@ -51,3 +51,16 @@ def test_largest_size_suggested_really_fits(monkeypatch):
         runtime.check_memory(3000, 4000, s, torch.device("cpu"))
     side = int(str(exc.value).split("--size ")[1].split()[0])
     runtime.check_memory(round(3000 * side / 4000), side, s, torch.device("cpu"))
+
+
+def test_precision_resolution(monkeypatch):
+    cpu = torch.device("cpu")
+    assert runtime.resolve_precision("fp32", cpu) is None
+    assert runtime.resolve_precision("bf16", cpu) == torch.bfloat16  # forced: works, maybe slowly
+    monkeypatch.setattr(runtime, "cpu_has_fast_bf16", lambda: True)
+    assert runtime.resolve_precision("auto", cpu) == torch.bfloat16
+    monkeypatch.setattr(runtime, "cpu_has_fast_bf16", lambda: False)
+    assert runtime.resolve_precision("auto", cpu) is None  # emulated bf16 is slower: fall back
+    with pytest.raises(InputError, match="bf16: not available on mps"):
+        runtime.resolve_precision("bf16", torch.device("mps"))
+    assert runtime.resolve_precision("auto", torch.device("mps")) is None

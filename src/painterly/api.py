@@ -36,10 +36,19 @@ class Job:
     start: torch.Tensor
     extractor: VGGFeatures
     record: dict[str, Any]
+    autocast: torch.dtype | None = None
 
     def run(self, resume: RunState | None = None) -> Iterator[Progress]:
         """Optimise, yielding a Progress after every step; ``resume`` continues a saved run."""
-        return run(self.extractor, self.content, self.styles, self.settings, self.start, resume)
+        return run(
+            self.extractor,
+            self.content,
+            self.styles,
+            self.settings,
+            self.start,
+            resume,
+            self.autocast,
+        )
 
 
 def make_settings(settings: Settings | None = None, **overrides: Any) -> Settings:
@@ -64,6 +73,7 @@ def prepare(
     s = s.replace(seed=runtime.resolve_seed(s.seed))
     style_specs = _style_specs(styles)
     device = runtime.resolve_device(s.device)
+    autocast = runtime.resolve_precision(s.precision, device)
     original = io.load_image(content, s.max_input_pixels)
     height, width = fit_size(original.shape[-2], original.shape[-1], s.size)
     runtime.check_memory(height, width, s, device)  # before any large tensor is made
@@ -91,9 +101,11 @@ def prepare(
         "content": _name(content),
         "styles": [[_name(src), w] for src, w in style_specs],
         "settings": s.to_dict(),
+        "precision": "bf16" if autocast == torch.bfloat16 else "fp32",
+        "device": device.type,
     }
     styles_on_device = tuple((img.to(device), w) for img, w in style_imgs)
-    return Job(s, content_img, styles_on_device, start, extractor, record)
+    return Job(s, content_img, styles_on_device, start, extractor, record, autocast)
 
 
 def iterate(

@@ -24,11 +24,13 @@ class Objective:
         content: torch.Tensor,
         styles: Sequence[tuple[torch.Tensor, float]],
         settings: Settings,
+        autocast: torch.dtype | None = None,
     ) -> None:
         if not styles:
             raise ValueError("at least one style image is needed")
         self.extractor = extractor
         self.settings = settings
+        self.autocast = autocast
         self.content_layers = settings.content_layers
         self.style_layers = settings.style_layers
         layer_weights = settings.style_layer_weights or (1.0,) * len(self.style_layers)
@@ -46,7 +48,7 @@ class Objective:
         top = max(raw.values())
         self.term_weights = {k: v / top for k, v in raw.items()}
         with torch.no_grad():
-            feats = extractor(content)
+            feats = self.features(content)
             self.content_targets = {n: feats[n].detach() for n in self.content_layers}
             self.style_targets = self._blend_grams(styles)
 
@@ -54,15 +56,26 @@ class Objective:
         blend_total = float(sum(w for _, w in styles))
         targets: dict[str, torch.Tensor] = {}
         for image, weight in styles:
-            feats = self.extractor(image)
+            feats = self.features(image)
             for name in self.style_layers:
                 g = losses.gram(feats[name]) * (weight / blend_total)
                 targets[name] = targets[name] + g if name in targets else g
         return targets
 
+    def features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """VGG features, computed under autocast when asked, returned as float32.
+
+        The convolutions are where the time goes and tolerate bfloat16; Gram matrices and
+        relative errors are sums of many products and stay in float32.
+        """
+        enabled = self.autocast is not None
+        with torch.autocast(image.device.type, dtype=self.autocast, enabled=enabled):
+            feats = self.extractor(image)
+        return {name: f.float() for name, f in feats.items()}
+
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """``(1, 3, H, W)`` -> (total loss, ``{"content", "style", "tv", "total"}`` as floats)."""
-        feats = self.extractor(image)
+        feats = self.features(image)
         content = sum(
             losses.content_loss(feats[n], self.content_targets[n]) for n in self.content_layers
         )

@@ -100,15 +100,17 @@ def run(
     settings: Settings,
     start: torch.Tensor,
     resume: RunState | None = None,
+    autocast: torch.dtype | None = None,
 ) -> Iterator[Progress]:
     """Optimise ``start`` (``(1, 3, H, W)``) for ``settings.steps`` steps, yielding after each.
 
-    ``resume`` continues a run from a saved :class:`RunState` instead of ``start``.
+    ``resume`` continues a run from a saved :class:`RunState` instead of ``start``;
+    ``autocast`` (e.g. torch.bfloat16) is the dtype of the VGG passes (None: float32).
     If the loss or image stops being finite, the last good image is restored and the step
     size halved (up to MAX_RECOVERIES times); then NumericsError. Stopping the generator
     stops the run.
     """
-    objective = Objective(extractor, content, styles, settings)
+    objective = Objective(extractor, content, styles, settings, autocast)
     spec = OPTIMIZERS[settings.optimizer]
     lr = settings.lr if settings.lr is not None else spec.default_lr
     image = start.detach().clone()

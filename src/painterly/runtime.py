@@ -38,6 +38,35 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def cpu_has_fast_bf16() -> bool:
+    """True on CPUs with native bfloat16 matrix instructions (AVX512-BF16 or AMX)."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for the VGG passes, or None for plain float32.
+
+    ``auto`` takes bfloat16 only where it is fast: CUDA devices that support it and CPUs with
+    native bf16 instructions (emulated bf16 is slower than float32). ``bf16`` forces it on
+    the CPU or CUDA; ``fp32`` turns it off.
+    """
+    if name == "fp32":
+        return None
+    if device.type == "cuda":
+        supported = torch.cuda.is_bf16_supported()
+        fast = supported
+    else:
+        supported, fast = device.type == "cpu", device.type == "cpu" and cpu_has_fast_bf16()
+    if name == "bf16":
+        if not supported:
+            raise InputError(f"precision=bf16: not available on {device.type}; use fp32")
+        return torch.bfloat16
+    if name != "auto":
+        raise InputError(f"precision={name!r}: expected auto, fp32 or bf16")
+    return torch.bfloat16 if fast else None
+
+
 def resolve_seed(seed: int | None) -> int:
     """The given seed, or a fresh one (recorded by the caller so the run can be repeated)."""
     return seed if seed is not None else secrets.randbelow(2**31)
