@@ -4,7 +4,8 @@ import torch
 from PIL import Image
 
 import painterly
-from painterly import api
+from painterly import api, io
+from painterly.image import resize, rgb_to_yiq
 from painterly.settings import InputError, Settings
 
 
@@ -63,3 +64,32 @@ def test_bad_arguments(images):
         api.prepare(images["tubingen"], [], size=40)
     with pytest.raises(InputError, match="colour"):
         painterly.stylize(images["tubingen"], images["starry_night"], colour="red")
+
+
+def _yiq(pil_image):
+    return rgb_to_yiq(io.load_image(pil_image))
+
+
+def test_preserve_color_luminance_keeps_the_photos_chroma(images):
+    out = painterly.stylize(
+        images["tubingen"],
+        images["the_scream"],
+        size=48,
+        steps=5,
+        seed=0,
+        preserve_color="luminance",
+    )
+    content = resize(io.load_image(images["tubingen"]), (out.height, out.width))
+    chroma_out = _yiq(out)[:, 1:]
+    chroma_in = rgb_to_yiq(content)[:, 1:]
+    assert (chroma_out - chroma_in).abs().mean() < 0.02  # only clamping and 8 bits differ
+    plain = painterly.stylize(images["tubingen"], images["the_scream"], size=48, steps=5, seed=0)
+    assert (_yiq(plain)[:, 1:] - chroma_in).abs().mean() > 2 * (chroma_out - chroma_in).abs().mean()
+
+
+def test_preserve_color_histogram_recolours_the_style(images):
+    job = api.prepare(images["tubingen"], images["the_scream"], size=48, preserve_color="histogram")
+    style, content = job.styles[0][0], job.content
+    style_mean = style.mean(dim=(0, 2, 3))
+    assert torch.allclose(style_mean, content.mean(dim=(0, 2, 3)), atol=0.03)
+    assert job.finish is None

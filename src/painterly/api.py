@@ -7,7 +7,7 @@ This is the one layer that joins files (io), weights and the loop; the loop itse
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,16 @@ from PIL import Image
 from painterly import io, runtime, weights
 from painterly.arch import downsampling
 from painterly.features import VGGFeatures
-from painterly.image import fit_size, resize, resize_long_side
+from painterly.image import (
+    fit_size,
+    gray,
+    luminance,
+    match_colour_statistics,
+    match_luminance,
+    resize,
+    resize_long_side,
+    with_content_colour,
+)
 from painterly.optimize import INITS, Progress, RunState, initial_image, run
 from painterly.settings import InputError, Settings
 from painterly.version import __version__
@@ -36,7 +45,8 @@ class Job:
     start: torch.Tensor
     extractor: VGGFeatures
     record: dict[str, Any]
-    autocast: torch.dtype | None = None
+    autocast: torch.dtype | None = None  # dtype of the VGG passes; None = float32
+    finish: Callable[[torch.Tensor], torch.Tensor] | None = None  # optimised -> shown image
 
     def run(self, resume: RunState | None = None) -> Iterator[Progress]:
         """Optimise, yielding a Progress after every step; ``resume`` continues a saved run."""
@@ -46,8 +56,9 @@ class Job:
             self.styles,
             self.settings,
             self.start,
-            resume,
-            self.autocast,
+            resume=resume,
+            autocast=self.autocast,
+            finish=self.finish,
         )
 
 
@@ -74,27 +85,16 @@ def prepare(
     style_specs = _style_specs(styles)
     device = runtime.resolve_device(s.device)
     autocast = runtime.resolve_precision(s.precision, device)
-    original = io.load_image(content, s.max_input_pixels)
-    height, width = fit_size(original.shape[-2], original.shape[-1], s.size)
-    runtime.check_memory(height, width, s, device)  # before any large tensor is made
-    content_img = resize(original, (height, width))
-    del original
-    _check_feature_size(content_img, s, "content image")
-    style_imgs = []
-    for source, weight in style_specs:
-        style_size = max(1, round(s.size * s.style_scale))
-        image = resize_long_side(io.load_image(source, s.max_input_pixels), style_size)
-        _check_feature_size(image, s, f"style image {_name(source)}")
-        style_imgs.append((image, weight))
-    init_img = None
-    if s.init not in INITS:
-        init_img = resize(io.load_image(s.init, s.max_input_pixels), tuple(content_img.shape[-2:]))
+    content_img, style_imgs, init_img = _load_images(content, style_specs, s, device)
+    content_img, style_imgs, init_img, finish = _colour_mode(
+        s.preserve_color, content_img, style_imgs, init_img
+    )
     if extractor is None:
         w = weights.load(s.weights)
         extractor = VGGFeatures(w, s.content_layers + s.style_layers, pooling=s.pooling)
     _check_extractor(extractor, s)
-    extractor = extractor.to(device)
     content_img = content_img.to(device)
+    init_img = init_img.to(device) if init_img is not None else None
     start = initial_image(s.init, content_img, runtime.generator(s.seed), init_img)
     record = {
         "version": __version__,
@@ -105,7 +105,34 @@ def prepare(
         "device": device.type,
     }
     styles_on_device = tuple((img.to(device), w) for img, w in style_imgs)
-    return Job(s, content_img, styles_on_device, start, extractor, record, autocast)
+    return Job(
+        s, content_img, styles_on_device, start, extractor.to(device), record, autocast, finish
+    )
+
+
+def _load_images(
+    content: io.ImageSource,
+    style_specs: list[tuple[io.ImageSource, float]],
+    s: Settings,
+    device: torch.device,
+) -> tuple[torch.Tensor, list[tuple[torch.Tensor, float]], torch.Tensor | None]:
+    """Content at ``s.size``, styles at ``s.size * s.style_scale``, the init image if a path;
+    the memory check runs before the content is resized, so a huge request fails cheaply."""
+    original = io.load_image(content, s.max_input_pixels)
+    height, width = fit_size(original.shape[-2], original.shape[-1], s.size)
+    runtime.check_memory(height, width, s, device)
+    content_img = resize(original, (height, width))
+    _check_feature_size(content_img, s, "content image")
+    style_imgs = []
+    style_size = max(1, round(s.size * s.style_scale))
+    for source, weight in style_specs:
+        image = resize_long_side(io.load_image(source, s.max_input_pixels), style_size)
+        _check_feature_size(image, s, f"style image {_name(source)}")
+        style_imgs.append((image, weight))
+    init_img = None
+    if s.init not in INITS:
+        init_img = resize(io.load_image(s.init, s.max_input_pixels), (height, width))
+    return content_img, style_imgs, init_img
 
 
 def iterate(
@@ -139,6 +166,28 @@ def stylize(
         last = progress
     assert last is not None  # steps >= 1 is validated
     return io.to_pil(last.image())
+
+
+def _colour_mode(
+    mode: str,
+    content: torch.Tensor,
+    styles: list[tuple[torch.Tensor, float]],
+    init: torch.Tensor | None,
+) -> tuple[torch.Tensor, list[tuple[torch.Tensor, float]], torch.Tensor | None, Any]:
+    """Rewrite the inputs for ``--preserve-color`` (Gatys et al. 2017); returns the images to
+    optimise with and the function that turns the optimised image into the result."""
+    if mode == "histogram":  # recolour the paintings with the photo's palette
+        return content, [(match_colour_statistics(st, content), w) for st, w in styles], init, None
+    if mode == "luminance":  # transfer on brightness alone, then put the photo's colours back
+        styles = [(gray(match_luminance(st, content)), w) for st, w in styles]
+        init = gray(luminance(init)) if init is not None else None
+        colour = content
+
+        def finish(image: torch.Tensor) -> torch.Tensor:
+            return with_content_colour(image, colour.to(image.device))
+
+        return gray(luminance(content)), styles, init, finish
+    return content, styles, init, None
 
 
 def _style_specs(styles: StyleSpec | Sequence[StyleSpec]) -> list[tuple[io.ImageSource, float]]:

@@ -21,7 +21,7 @@ import typing
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn
 
 from painterly.arch import LAYER_TABLE, downsampling
 from painterly.settings import InputError, InputNotice, Settings
@@ -85,8 +85,8 @@ class _Failure(Exception):
     """A run that started but could not finish (e.g. the loss diverged)."""
 
 
-def _say(message: str, stream: TextIO | None = None) -> None:
-    print(f"{PROG}: {message}", file=stream or sys.stderr)
+def _say(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr)
 
 
 # --- the parser, generated from Settings ----------------------------------------------------
@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Repaint a photo in the style of one or more paintings (Gatys et al.). "
         f"Other commands: '{PROG} layers' lists VGG19 layer names, '{PROG} info' shows the set-up, "
+        f"'{PROG} resume CHECKPOINT' finishes an interrupted run, "
         f"'{PROG} serve' starts the web studio.",
     )
     parser.add_argument("content", help="the photo to repaint")
@@ -133,9 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
             "type": _flag_type(hints[f.name]),
             "help": f"{f.metadata['help']} (default: {shown})",
         }
-        choices = f.metadata.get("choices")
-        if choices and f.name not in ("init", "weights"):  # those also take a path
-            kwargs["choices"] = choices
+        if "choices" in f.metadata and not f.metadata.get("or_path"):
+            kwargs["choices"] = f.metadata["choices"]
         parser.add_argument(f"--{f.name.replace('_', '-')}", default=argparse.SUPPRESS, **kwargs)
     parser.add_argument(
         "--save-every",

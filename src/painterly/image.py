@@ -23,3 +23,73 @@ def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def resize_long_side(image: torch.Tensor, long_side: int) -> torch.Tensor:
     """Resample so that the long side is ``long_side`` pixels."""
     return resize(image, fit_size(image.shape[-2], image.shape[-1], long_side))
+
+
+# --- colour (Gatys et al. 2017, "Controlling Perceptual Factors in Neural Style Transfer") ---
+
+# RGB <-> YIQ (NTSC): Y is luminance, I and Q carry the colour.
+_RGB_TO_YIQ = torch.tensor(
+    [[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]]
+)
+
+
+def rgb_to_yiq(image: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, H, W)`` RGB -> YIQ (Y in [0, 1])."""
+    return torch.einsum("ij,njhw->nihw", _RGB_TO_YIQ.to(image), image)
+
+
+def yiq_to_rgb(image: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, H, W)`` YIQ -> RGB (not clamped)."""
+    return torch.einsum("ij,njhw->nihw", torch.linalg.inv(_RGB_TO_YIQ.double()).to(image), image)
+
+
+def luminance(image: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, H, W)`` -> ``(N, 1, H, W)``: the Y of YIQ."""
+    return rgb_to_yiq(image)[:, :1]
+
+
+def gray(lum: torch.Tensor) -> torch.Tensor:
+    """A luminance map ``(N, 1, H, W)`` as a gray RGB image ``(N, 3, H, W)`` in [0, 1]."""
+    return lum.clamp(0, 1).expand(-1, 3, -1, -1).contiguous()
+
+
+def match_luminance(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """The style's luminance with the content's luminance mean and standard deviation.
+
+    ``(N, 3, H, W), (N, 3, H', W') -> (N, 1, H, W)``. Without this the output's brightness
+    would follow the painting, not the photo (Gatys et al. 2017, section 5.1).
+    """
+    ls, lc = luminance(style), luminance(content)
+    scale = lc.std() / ls.std().clamp_min(1e-6)
+    return (ls - ls.mean()) * scale + lc.mean()
+
+
+def with_content_colour(lum: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """Combine a luminance ``(N, 1|3, H, W)`` with the content's I and Q channels -> RGB."""
+    y = lum[:, :1] if lum.shape[1] == 1 else luminance(lum)
+    iq = rgb_to_yiq(content)[:, 1:]
+    return yiq_to_rgb(torch.cat([y, iq], dim=1)).clamp(0, 1)
+
+
+def match_colour_statistics(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """Map the style's colours linearly to the content's colour mean and covariance.
+
+    ``x' = A (x - mu_s) + mu_c`` with ``A = C_c^{1/2} C_s^{-1/2}`` (symmetric square roots),
+    so the recoloured style has exactly the photo's mean and covariance (Gatys et al. 2017,
+    section 5.2). ``(N, 3, H, W), (N, 3, H', W') -> (N, 3, H, W)`` in [0, 1].
+    """
+    s = style.double().reshape(3, -1)
+    c = content.double().reshape(3, -1)
+    mu_s, mu_c = s.mean(1, keepdim=True), c.mean(1, keepdim=True)
+    eye = 1e-5 * torch.eye(3, dtype=torch.float64)
+    cov_s = torch.cov(s) + eye
+    cov_c = torch.cov(c) + eye
+    a = _sqrtm(cov_c) @ torch.linalg.inv(_sqrtm(cov_s))
+    out = a @ (s - mu_s) + mu_c
+    return out.reshape(style.shape).to(style.dtype).clamp(0, 1)
+
+
+def _sqrtm(matrix: torch.Tensor) -> torch.Tensor:
+    """Square root of a symmetric positive definite matrix, via its eigendecomposition."""
+    values, vectors = torch.linalg.eigh(matrix)
+    return vectors @ torch.diag(values.clamp_min(0).sqrt()) @ vectors.T

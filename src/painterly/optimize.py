@@ -101,11 +101,13 @@ def run(
     start: torch.Tensor,
     resume: RunState | None = None,
     autocast: torch.dtype | None = None,
+    finish: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> Iterator[Progress]:
     """Optimise ``start`` (``(1, 3, H, W)``) for ``settings.steps`` steps, yielding after each.
 
     ``resume`` continues a run from a saved :class:`RunState` instead of ``start``;
-    ``autocast`` (e.g. torch.bfloat16) is the dtype of the VGG passes (None: float32).
+    ``autocast`` (e.g. torch.bfloat16) is the dtype of the VGG passes (None: float32);
+    ``finish`` maps the optimised image to the one shown (e.g. putting colours back).
     If the loss or image stops being finite, the last good image is restored and the step
     size halved (up to MAX_RECOVERIES times); then NumericsError. Stopping the generator
     stops the run.
@@ -138,7 +140,8 @@ def run(
         return loss
 
     def snapshot() -> torch.Tensor:
-        return image.detach().clamp(0, 1).to("cpu", copy=True)
+        shown = image.detach().clamp(0, 1)
+        return (finish(shown) if finish is not None else shown).to("cpu", copy=True)
 
     def state() -> RunState:
         opt_state = copy.deepcopy(optimizer.state_dict())  # a snapshot, not live tensors

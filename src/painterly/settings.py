@@ -39,6 +39,7 @@ WEIGHT_SOURCES: tuple[str, ...] = ("caffe", "torchvision")
 POOLINGS: tuple[str, ...] = ("max", "avg")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+COLOR_MODES: tuple[str, ...] = ("none", "luminance", "histogram")
 WEIGHT_FILE_SUFFIXES: tuple[str, ...] = (".pth", ".pt", ".safetensors")
 
 DEFAULT_MAX_INPUT_MEGAPIXELS = 100.0
@@ -67,6 +68,14 @@ class Settings:
     tv_weight: float = field(
         default=1.0, metadata=_help("weight of the total-variation (smoothness) loss")
     )
+    # Gatys et al. 2017: 'luminance' transfers style on brightness alone and puts back the
+    # photo's colours; 'histogram' first recolours the painting with the photo's palette.
+    preserve_color: str = field(
+        default="none",
+        metadata=_help(
+            "keep the photo's colours: none, luminance or histogram", choices=COLOR_MODES
+        ),
+    )
     # relu4_2: high enough to keep layout, low enough to keep edges (Gatys et al.).
     content_layers: tuple[str, ...] = field(
         default=("relu4_2",), metadata=_help("comma-separated layers for the content loss")
@@ -91,7 +100,9 @@ class Settings:
     # Starting from the photo keeps its layout from the first step and converges fastest.
     init: str = field(
         default="content",
-        metadata=_help("start image: 'content', 'noise' or an image path", choices=INITS),
+        metadata=_help(
+            "start image: 'content', 'noise' or an image path", choices=INITS, or_path=True
+        ),
     )
     # None = a fresh random seed, recorded in the output so the run can be repeated.
     seed: int | None = field(
@@ -102,6 +113,7 @@ class Settings:
         metadata=_help(
             "VGG19 weights: 'caffe', 'torchvision' or a .pth/.safetensors path",
             choices=WEIGHT_SOURCES,
+            or_path=True,
         ),
     )
     # Max pooling is the common default of the reference implementations.
@@ -149,6 +161,7 @@ class Settings:
         _check_choice(self, "pooling", POOLINGS)
         _check_choice(self, "device", DEVICES)
         _check_choice(self, "precision", PRECISIONS)
+        _check_choice(self, "preserve_color", COLOR_MODES)
         _check_number(self, "max_input_megapixels", positive=True)
 
     @property
