@@ -1,5 +1,7 @@
 """The command line, called in-process through main(argv)."""
 
+import sys
+
 import pytest
 from PIL import Image
 
@@ -221,3 +223,12 @@ def test_extreme_weights_end_cleanly(weight, images, tmp_path, capsys):
     assert code == 0, err
     with Image.open(out) as im:
         assert im.getextrema() != ((0, 0), (0, 0), (0, 0))
+
+
+def test_progress_bar_on_a_terminal(images, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    out = tmp_path / "out.png"
+    argv = [images["tubingen"], images["starry_night"], "-o", out, "--size", "40", "--steps", "3"]
+    code, _, err = _run(argv, capsys)
+    assert code == 0
+    assert "/3 [" in err and "step/s" in err and "style" in err  # tqdm: count, rate, losses
