@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from painterly import checkpoint, cli
+from painterly import checkpoint, cli, io
 
 ARGS = ["--size", "48", "--steps", "120", "--seed", "0", "-q"]
 
@@ -72,8 +72,12 @@ def test_ctrl_c_writes_image_and_checkpoint_and_exits_130(images, tmp_path):
     assert proc.returncode == 130
     assert "interrupted at step" in err and "painterly resume" in err
     assert "Traceback" not in err
+    assert "stopping after this step" in err
     assert out.exists() and ck.exists()
-    assert checkpoint.load(ck).state.step >= 5
+    stopped = int(err.split("interrupted at step ")[1].split(";")[0])
+    # A graceful stop: the checkpoint and the image are of the same, completed step.
+    assert checkpoint.load(ck).state.step == stopped >= 5
+    assert io.read_metadata(out)["stopped_at_step"] == stopped
 
 
 def test_resume_refuses_changed_or_missing_inputs(images, tmp_path, capsys):

@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import sys
+import threading
 import time
 import typing
 import warnings
@@ -252,6 +254,30 @@ def _cmd_resume(argv: list[str]) -> int:
     return _drive(job, opts, ck.state, ck.checksums)
 
 
+class _StopAfterStep:
+    """Ctrl-C during a run asks it to stop after the step under way, so the image and the
+    checkpoint written then are consistent; a second Ctrl-C stops at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _StopAfterStep:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        _say("stopping after this step (Ctrl-C again to stop at once)")
+
+
 def _drive(job: Any, opts: _RunOptions, resume: Any = None, sums: dict | None = None) -> int:
     """Run a prepared job to the end: progress, intermediates, checkpoints, Ctrl-C, result."""
     from painterly import checkpoint, io
@@ -262,13 +288,14 @@ def _drive(job: Any, opts: _RunOptions, resume: Any = None, sums: dict | None = 
 
     def save_checkpoint(progress: Any) -> None:
         assert opts.checkpoint is not None and sums is not None
+        state = progress.state()
         ck = checkpoint.Checkpoint(
             opts.content,
             opts.styles,
             str(opts.output),
             job.settings,
             opts.checkpoint_every,
-            progress.state(),
+            state,
             sums,
             job.record,
         )
@@ -277,29 +304,25 @@ def _drive(job: Any, opts: _RunOptions, resume: Any = None, sums: dict | None = 
     began = time.perf_counter()
     last = None
     bar = _progress_bar(job.settings.steps, opts.quiet, resume.step if resume else 0)
+    stop = _StopAfterStep()
     try:
-        for last in job.run(resume):
-            if bar is not None:
-                bar.set_postfix_str(_format_losses(last.losses), refresh=False)
-                bar.update(1)
-            if opts.save_every and last.step % opts.save_every == 0 and not last.done:
-                io.save_image(last.image(), _step_path(opts.output, last.step), job.record)
-            if opts.checkpoint and last.step % opts.checkpoint_every == 0 and not last.done:
-                save_checkpoint(last)
+        with stop:
+            for last in job.run(resume):
+                _show(bar, last)
+                if opts.save_every and last.step % opts.save_every == 0 and not last.done:
+                    io.save_image(last.image(), _step_path(opts.output, last.step), job.record)
+                if stop.requested or (
+                    opts.checkpoint and last.step % opts.checkpoint_every == 0 and not last.done
+                ):
+                    if opts.checkpoint:
+                        save_checkpoint(last)
+                    if stop.requested:
+                        raise KeyboardInterrupt
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
         if last is not None:
-            if opts.checkpoint is not None:
-                save_checkpoint(last)
-            io.save_image(last.image(), opts.output, {**job.record, "stopped_at_step": last.step})
-            resume_hint = (
-                f"; '{PROG} resume {opts.checkpoint}' continues" if opts.checkpoint else ""
-            )
-            _say(
-                f"interrupted at step {last.step}; "
-                f"wrote the image so far to {opts.output}{resume_hint}"
-            )
+            _write_interrupted(last, opts, job.record)
         raise
     except NumericsError as exc:
         raise _Failure(f"{exc}; nothing written") from None
@@ -318,6 +341,23 @@ def _drive(job: Any, opts: _RunOptions, resume: Any = None, sums: dict | None = 
             f"{time.perf_counter() - began:.1f} s, seed {job.settings.seed})"
         )
     return EXIT_OK
+
+
+def _show(bar: Any, progress: Any) -> None:
+    if bar is not None:
+        bar.set_postfix_str(_format_losses(progress.losses), refresh=False)
+        bar.update(1)
+
+
+def _write_interrupted(last: Any, opts: _RunOptions, record: dict) -> None:
+    """After Ctrl-C: the image of the last completed step goes to the output path."""
+    from painterly import io
+
+    io.save_image(last.image(), opts.output, {**record, "stopped_at_step": last.step})
+    hint = ""
+    if opts.checkpoint is not None and opts.checkpoint.exists():
+        hint = f"; '{PROG} resume {opts.checkpoint}' continues"
+    _say(f"interrupted at step {last.step}; wrote the image so far to {opts.output}{hint}")
 
 
 def _check_checkpoint_path(path: Path, others: list[str]) -> Path:

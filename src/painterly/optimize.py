@@ -139,13 +139,15 @@ def run(
         last.update(values)
         return loss
 
+    # Both read `good`, the image after the last completed step: even if they are called
+    # while a step is under way (Ctrl-C), they never see a half-updated or NaN image.
     def snapshot() -> torch.Tensor:
-        shown = image.detach().clamp(0, 1)
+        shown = good.clamp(0, 1)
         return (finish(shown) if finish is not None else shown).to("cpu", copy=True)
 
     def state() -> RunState:
         opt_state = copy.deepcopy(optimizer.state_dict())  # a snapshot, not live tensors
-        return RunState(step, image.detach().to("cpu", copy=True), opt_state, lr)
+        return RunState(step, good.to("cpu", copy=True), opt_state, lr)
 
     began = time.perf_counter()
     size = (image.shape[-2], image.shape[-1])
