@@ -92,4 +92,4 @@ def test_preserve_color_histogram_recolours_the_style(images):
     style, content = job.styles[0][0], job.content
     style_mean = style.mean(dim=(0, 2, 3))
     assert torch.allclose(style_mean, content.mean(dim=(0, 2, 3)), atol=0.03)
-    assert job.finish is None
+    assert job.stages[-1].finish is None

@@ -65,6 +65,7 @@ def mutate(data: bytes, edits: list[tuple[str, int, int]]) -> bytes:
     return bytes(buf)
 
 
+@pytest.mark.filterwarnings("ignore::painterly.settings.InputNotice")  # damaged data notes
 @settings(
     max_examples=EXAMPLES,
     deadline=None,

@@ -23,7 +23,7 @@ ALLOWED = {
     "runtime": {"arch", "image", "settings"},
     "features": {"arch", "settings", "weights"},
     "objective": {"losses", "features", "settings"},
-    "optimize": {"features", "objective", "settings"},
+    "optimize": {"features", "image", "objective", "settings"},
     "checkpoint": {"io", "optimize", "settings", "version"},
     "api": {
         "io",

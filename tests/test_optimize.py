@@ -23,7 +23,11 @@ def _run(extractor, pair, **changes):
     start = optimize.initial_image(
         s.init, content, torch.Generator().manual_seed(s.seed or 0), None
     )
-    return list(optimize.run(extractor, content, [(style, 1.0)], s, start))
+    return list(optimize.run(extractor, _one(content, style, s.steps), s, start))
+
+
+def _one(content, style, steps):
+    return [optimize.Stage(content, ((style, 1.0),), steps)]
 
 
 def test_lbfgs_lowers_the_style_loss_substantially(extractor, pair):
@@ -79,7 +83,7 @@ def test_a_run_that_stays_nan_is_stopped(extractor, pair, monkeypatch):
 def test_breaking_out_cancels(extractor, pair):
     s = Settings(size=64, steps=1000)
     content, style = pair
-    gen = optimize.run(extractor, content, [(style, 1.0)], s, content)
+    gen = optimize.run(extractor, _one(content, style, 1000), s, content)
     first = next(gen)
     gen.close()
     assert first.step == 1 and first.total == 1000 and not first.done
@@ -107,11 +111,11 @@ def test_state_resumes_bit_for_bit(extractor, pair):
     content, style = pair
     s = Settings(size=64, steps=8, seed=0)
     full, saved = [], None
-    for p in optimize.run(extractor, content, [(style, 1.0)], s, content):
+    for p in optimize.run(extractor, _one(content, style, 8), s, content):
         full.append(p.image())
         saved = p.state() if p.step == 4 else saved
     assert saved.step == 4
-    rest = list(optimize.run(extractor, content, [(style, 1.0)], s, content, resume=saved))
+    rest = list(optimize.run(extractor, _one(content, style, 8), s, content, resume=saved))
     assert [p.step for p in rest] == [5, 6, 7, 8]
     assert torch.equal(rest[-1].image(), full[-1])
 
@@ -120,7 +124,7 @@ def test_bf16_autocast_keeps_losses_and_image_in_float32(extractor, pair):
     content, style = pair
     s = Settings(size=64, steps=20, seed=0)
     runs = {
-        dtype: list(optimize.run(extractor, content, [(style, 1.0)], s, content, autocast=dtype))
+        dtype: list(optimize.run(extractor, _one(content, style, 20), s, content, autocast=dtype))
         for dtype in (None, torch.bfloat16)
     }
     bf16 = runs[torch.bfloat16]
@@ -129,3 +133,26 @@ def test_bf16_autocast_keeps_losses_and_image_in_float32(extractor, pair):
     # Same start, same targets: bf16 ends near the float32 result (its losses within 15%).
     ref = runs[None][-1].losses["total"]
     assert abs(bf16[-1].losses["total"] - ref) < 0.15 * ref
+
+
+def test_coarse_to_fine_runs_every_scale_and_resumes_across_them(extractor, images):
+    content = load_image(images["tubingen"])
+    style = load_image(images["starry_night"])
+    stages = [
+        optimize.Stage(resize_long_side(content, side), ((resize_long_side(style, side), 1.0),), n)
+        for side, n in ((40, 4), (64, 3))
+    ]
+    s = Settings(size=64, seed=0)
+    start = stages[0].content
+    seen, saved = [], None
+    for p in optimize.run(extractor, stages, s, start):
+        seen.append((p.step, p.scale, p.size, p.total))
+        saved = p.state() if p.step == 3 else saved
+        final = p.image()
+    assert [x[0] for x in seen] == list(range(1, 8)) and all(x[3] == 7 for x in seen)
+    assert [x[1] for x in seen] == [0, 0, 0, 0, 1, 1, 1]
+    assert seen[0][2] == stages[0].size and seen[-1][2] == stages[1].size == tuple(final.shape[-2:])
+    assert saved.scale == 0 and saved.step == 3
+    rest = list(optimize.run(extractor, stages, s, start, resume=saved))
+    assert [p.step for p in rest] == [4, 5, 6, 7] and [p.scale for p in rest] == [0, 1, 1, 1]
+    assert torch.equal(rest[-1].image(), final)

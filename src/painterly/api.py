@@ -7,7 +7,7 @@ This is the one layer that joins files (io), weights and the loop; the loop itse
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ from painterly.image import (
     resize_long_side,
     with_content_colour,
 )
-from painterly.optimize import INITS, Progress, RunState, initial_image, run
+from painterly.optimize import INITS, Progress, RunState, Stage, initial_image, run
 from painterly.settings import InputError, Settings
 from painterly.version import __version__
 
@@ -36,30 +36,34 @@ StyleSpec = io.ImageSource | tuple[io.ImageSource, float]
 
 @dataclass(frozen=True)
 class Job:
-    """Everything a run needs, checked and loaded: images on the device, the extractor,
-    and the settings with the seed resolved (so the run can be repeated from its record)."""
+    """Everything a run needs, checked and loaded: one Stage per scale (images on the
+    device), the start image, the extractor, and the settings with the seed resolved (so the
+    run can be repeated from its record)."""
 
     settings: Settings
-    content: torch.Tensor
-    styles: tuple[tuple[torch.Tensor, float], ...]
+    stages: tuple[Stage, ...]
     start: torch.Tensor
     extractor: VGGFeatures
     record: dict[str, Any]
     autocast: torch.dtype | None = None  # dtype of the VGG passes; None = float32
-    finish: Callable[[torch.Tensor], torch.Tensor] | None = None  # optimised -> shown image
+
+    @property
+    def content(self) -> torch.Tensor:
+        """The content image at the output's size."""
+        return self.stages[-1].content
+
+    @property
+    def styles(self) -> tuple[tuple[torch.Tensor, float], ...]:
+        """The style images and blend weights at the final scale."""
+        return self.stages[-1].styles
+
+    @property
+    def total_steps(self) -> int:
+        return sum(stage.steps for stage in self.stages)
 
     def run(self, resume: RunState | None = None) -> Iterator[Progress]:
         """Optimise, yielding a Progress after every step; ``resume`` continues a saved run."""
-        return run(
-            self.extractor,
-            self.content,
-            self.styles,
-            self.settings,
-            self.start,
-            resume=resume,
-            autocast=self.autocast,
-            finish=self.finish,
-        )
+        return run(self.extractor, self.stages, self.settings, self.start, resume, self.autocast)
 
 
 def make_settings(settings: Settings | None = None, **overrides: Any) -> Settings:
@@ -86,28 +90,31 @@ def prepare(
     device = runtime.resolve_device(s.device)
     autocast = runtime.resolve_precision(s.precision, device)
     content_img, style_imgs, init_img = _load_images(content, style_specs, s, device)
-    content_img, style_imgs, init_img, finish = _colour_mode(
-        s.preserve_color, content_img, style_imgs, init_img
+    stages = tuple(
+        _stage(content_img, style_imgs, s, side, steps, device)
+        for side, steps in zip(s.scales, s.steps_per_scale, strict=True)
     )
     if extractor is None:
         w = weights.load(s.weights)
         extractor = VGGFeatures(w, s.content_layers + s.style_layers, pooling=s.pooling)
     _check_extractor(extractor, s)
-    content_img = content_img.to(device)
-    init_img = init_img.to(device) if init_img is not None else None
-    start = initial_image(s.init, content_img, runtime.generator(s.seed), init_img)
+    first = stages[0]
+    if init_img is not None:
+        init_img = resize(init_img, first.size)
+        if s.preserve_color == "luminance":
+            init_img = gray(luminance(init_img))
+        init_img = init_img.to(device)
+    start = initial_image(s.init, first.content, runtime.generator(s.seed), init_img)
     record = {
         "version": __version__,
         "content": _name(content),
         "styles": [[_name(src), w] for src, w in style_specs],
         "settings": s.to_dict(),
+        "scales": [list(stage.size) for stage in stages],
         "precision": "bf16" if autocast == torch.bfloat16 else "fp32",
         "device": device.type,
     }
-    styles_on_device = tuple((img.to(device), w) for img, w in style_imgs)
-    return Job(
-        s, content_img, styles_on_device, start, extractor.to(device), record, autocast, finish
-    )
+    return Job(s, stages, start, extractor.to(device), record, autocast)
 
 
 def _load_images(
@@ -116,23 +123,51 @@ def _load_images(
     s: Settings,
     device: torch.device,
 ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, float]], torch.Tensor | None]:
-    """Content at ``s.size``, styles at ``s.size * s.style_scale``, the init image if a path;
-    the memory check runs before the content is resized, so a huge request fails cheaply."""
+    """The inputs, no larger than the final scale needs (content at ``s.size``, styles at
+    ``s.size * s.style_scale``); the memory check runs before the content is resized, so a
+    huge request fails cheaply."""
     original = io.load_image(content, s.max_input_pixels)
     height, width = fit_size(original.shape[-2], original.shape[-1], s.size)
     runtime.check_memory(height, width, s, device)
     content_img = resize(original, (height, width))
-    _check_feature_size(content_img, s, "content image")
     style_imgs = []
     style_size = max(1, round(s.size * s.style_scale))
     for source, weight in style_specs:
-        image = resize_long_side(io.load_image(source, s.max_input_pixels), style_size)
-        _check_feature_size(image, s, f"style image {_name(source)}")
+        image = io.load_image(source, s.max_input_pixels)
+        if max(image.shape[-2:]) > style_size:  # keep no more pixels than the last scale needs
+            image = resize_long_side(image, style_size)
         style_imgs.append((image, weight))
     init_img = None
     if s.init not in INITS:
-        init_img = resize(io.load_image(s.init, s.max_input_pixels), (height, width))
+        init_img = io.load_image(s.init, s.max_input_pixels)
     return content_img, style_imgs, init_img
+
+
+def _stage(
+    content: torch.Tensor,
+    styles: list[tuple[torch.Tensor, float]],
+    s: Settings,
+    side: int,
+    steps: int,
+    device: torch.device,
+) -> Stage:
+    """One scale: the content at long side ``side``, each style at ``side * style_scale``,
+    rewritten for the colour mode, on the device."""
+    content_img = resize_long_side(content, side)
+    _check_feature_size(content_img, s, f"content image at {side} px")
+    style_side = max(1, round(side * s.style_scale))
+    scaled = []
+    for number, (image, weight) in enumerate(styles, start=1):
+        image = resize_long_side(image, style_side)
+        _check_feature_size(image, s, f"style image {number} at {style_side} px")
+        scaled.append((image, weight))
+    content_img, scaled, finish = _colour_mode(s.preserve_color, content_img, scaled)
+    return Stage(
+        content_img.to(device),
+        tuple((img.to(device), w) for img, w in scaled),
+        steps,
+        finish,
+    )
 
 
 def iterate(
@@ -169,25 +204,21 @@ def stylize(
 
 
 def _colour_mode(
-    mode: str,
-    content: torch.Tensor,
-    styles: list[tuple[torch.Tensor, float]],
-    init: torch.Tensor | None,
-) -> tuple[torch.Tensor, list[tuple[torch.Tensor, float]], torch.Tensor | None, Any]:
-    """Rewrite the inputs for ``--preserve-color`` (Gatys et al. 2017); returns the images to
-    optimise with and the function that turns the optimised image into the result."""
+    mode: str, content: torch.Tensor, styles: list[tuple[torch.Tensor, float]]
+) -> tuple[torch.Tensor, list[tuple[torch.Tensor, float]], Any]:
+    """Rewrite one scale's inputs for ``--preserve-color`` (Gatys et al. 2017); returns the
+    images to optimise with and the function that turns the optimised image into the result."""
     if mode == "histogram":  # recolour the paintings with the photo's palette
-        return content, [(match_colour_statistics(st, content), w) for st, w in styles], init, None
+        return content, [(match_colour_statistics(st, content), w) for st, w in styles], None
     if mode == "luminance":  # transfer on brightness alone, then put the photo's colours back
         styles = [(gray(match_luminance(st, content)), w) for st, w in styles]
-        init = gray(luminance(init)) if init is not None else None
         colour = content
 
         def finish(image: torch.Tensor) -> torch.Tensor:
             return with_content_colour(image, colour.to(image.device))
 
-        return gray(luminance(content)), styles, init, finish
-    return content, styles, init, None
+        return gray(luminance(content)), styles, finish
+    return content, styles, None
 
 
 def _style_specs(styles: StyleSpec | Sequence[StyleSpec]) -> list[tuple[io.ImageSource, float]]:

@@ -1,6 +1,6 @@
 """Checkpoints: everything needed to finish an interrupted CLI run, written atomically.
 
-A checkpoint holds the optimisation state (image, optimiser state, step, learning rate),
+A checkpoint holds the optimisation state (scale, image, optimiser state, step, learning rate),
 the settings with the resolved seed, the input paths with their SHA-256 (a changed input
 refuses to resume), the output path, torch's RNG state and the record for the output.
 """
@@ -55,6 +55,7 @@ def save(path: str | os.PathLike, ck: Checkpoint) -> None:
         "settings": ck.settings.to_dict(),
         "every": ck.every,
         "step": ck.state.step,
+        "scale": ck.state.scale,
         "image": ck.state.image,
         "optimizer": ck.state.optimizer,
         "lr": ck.state.lr,
@@ -86,7 +87,9 @@ def load(path: str | os.PathLike) -> Checkpoint:
         settings = Settings(
             **{k: tuple(v) if isinstance(v, list) else v for k, v in raw["settings"].items()}
         )
-        state = RunState(int(raw["step"]), raw["image"], raw["optimizer"], float(raw["lr"]))
+        state = RunState(
+            int(raw["step"]), raw["image"], raw["optimizer"], float(raw["lr"]), int(raw["scale"])
+        )
         ck = Checkpoint(
             raw["content"],
             tuple((str(p), float(w)) for p, w in raw["styles"]),

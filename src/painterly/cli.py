@@ -250,7 +250,7 @@ def _cmd_resume(argv: list[str]) -> int:
     if ck.torch_rng is not None:
         torch.set_rng_state(ck.torch_rng)
     if not args.quiet:
-        _say(f"resuming {ck.output} at step {ck.state.step} of {ck.settings.steps}")
+        _say(f"resuming {ck.output} at step {ck.state.step} of {ck.settings.total_steps}")
     return _drive(job, opts, ck.state, ck.checksums)
 
 
@@ -303,7 +303,7 @@ def _drive(job: Any, opts: _RunOptions, resume: Any = None, sums: dict | None = 
 
     began = time.perf_counter()
     last = None
-    bar = _progress_bar(job.settings.steps, opts.quiet, resume.step if resume else 0)
+    bar = _progress_bar(job.total_steps, opts.quiet, resume.step if resume else 0)
     stop = _StopAfterStep()
     try:
         with stop:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from painterly.features import VGGFeatures
+from painterly.image import resize
 from painterly.objective import Objective
 from painterly.settings import Settings
 
@@ -56,9 +57,27 @@ INITS: dict[str, InitFn] = {
 
 
 @dataclass(frozen=True)
+class Stage:
+    """One scale of a coarse-to-fine run: its content and style images and its step count.
+
+    ``finish`` maps the optimised image to the one shown (e.g. putting colours back).
+    """
+
+    content: torch.Tensor
+    styles: tuple[tuple[torch.Tensor, float], ...]
+    steps: int
+    finish: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (self.content.shape[-2], self.content.shape[-1])
+
+
+@dataclass(frozen=True)
 class Progress:
     """One step of a run. ``image()`` returns the current image, ``(1, 3, H, W)`` in [0, 1];
-    ``state()`` returns what a checkpoint needs to continue exactly from here."""
+    ``state()`` returns what a checkpoint needs to continue exactly from here.
+    ``scale`` counts the scales of a coarse-to-fine run from 0 (coarsest) to ``scales - 1``."""
 
     step: int
     total: int
@@ -67,6 +86,8 @@ class Progress:
     size: tuple[int, int]
     _snapshot: Callable[[], torch.Tensor] = field(repr=False, compare=False)
     _state: Callable[[], RunState] = field(repr=False, compare=False)
+    scale: int = 0
+    scales: int = 1
 
     def image(self) -> torch.Tensor:
         return self._snapshot()
@@ -81,13 +102,15 @@ class Progress:
 
 @dataclass(frozen=True)
 class RunState:
-    """The optimisation state after ``step`` steps: the raw (unclamped) image, the
-    optimiser's state dict and learning rate. Enough to continue bit for bit."""
+    """The optimisation state after ``step`` steps (counted over all scales): the scale, the
+    raw (unclamped) image, the optimiser's state dict and learning rate. Enough to continue
+    bit for bit."""
 
     step: int
     image: torch.Tensor
     optimizer: dict[str, Any]
     lr: float
+    scale: int = 0
 
 
 MAX_RECOVERIES = 3  # halvings of the step size before a diverging run is given up
@@ -95,34 +118,71 @@ MAX_RECOVERIES = 3  # halvings of the step size before a diverging run is given 
 
 def run(
     extractor: VGGFeatures,
-    content: torch.Tensor,
-    styles: Sequence[tuple[torch.Tensor, float]],
+    stages: Sequence[Stage],
     settings: Settings,
     start: torch.Tensor,
     resume: RunState | None = None,
     autocast: torch.dtype | None = None,
-    finish: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> Iterator[Progress]:
-    """Optimise ``start`` (``(1, 3, H, W)``) for ``settings.steps`` steps, yielding after each.
+    """Optimise ``start`` through ``stages`` (coarse to fine), yielding after every step.
 
-    ``resume`` continues a run from a saved :class:`RunState` instead of ``start``;
-    ``autocast`` (e.g. torch.bfloat16) is the dtype of the VGG passes (None: float32);
-    ``finish`` maps the optimised image to the one shown (e.g. putting colours back).
-    If the loss or image stops being finite, the last good image is restored and the step
-    size halved (up to MAX_RECOVERIES times); then NumericsError. Stopping the generator
-    stops the run.
+    Each stage begins from the previous stage's result, resampled to its size, with its own
+    targets (the style is seen at each scale's size) and a fresh optimiser: L-BFGS's history
+    belongs to one image size. ``resume`` continues from a saved :class:`RunState`;
+    ``autocast`` (e.g. torch.bfloat16) is the dtype of the VGG passes (None: float32).
+    Stopping the generator stops the run.
     """
-    objective = Objective(extractor, content, styles, settings, autocast)
+    if not stages:
+        raise ValueError("no stages to run")
+    total = sum(stage.steps for stage in stages)
+    first = resume.scale if resume is not None else 0
+    image = resume.image.to(start.device) if resume is not None else start
+    done = sum(stage.steps for stage in stages[:first])
+    began = time.perf_counter()
+    for index in range(first, len(stages)):
+        stage = stages[index]
+        if tuple(image.shape[-2:]) != stage.size:
+            image = resize(image.clamp(0, 1), stage.size)
+        stage_resume = resume if resume is not None and index == first else None
+        position = _Position(done, total, index, len(stages), began)
+        image = yield from _run_stage(
+            extractor, stage, settings, image, position, stage_resume, autocast
+        )
+        done += stage.steps
+
+
+@dataclass(frozen=True)
+class _Position:
+    """Where a stage sits in the whole run, for its Progress values."""
+
+    offset: int
+    total: int
+    scale: int
+    scales: int
+    began: float
+
+
+def _run_stage(
+    extractor: VGGFeatures,
+    stage: Stage,
+    settings: Settings,
+    start: torch.Tensor,
+    at: _Position,
+    resume: RunState | None,
+    autocast: torch.dtype | None,
+) -> Generator[Progress, None, torch.Tensor]:
+    """Optimise one scale; returns its final raw image.
+
+    If the loss or image stops being finite, the last good image is restored and the step
+    size halved (up to MAX_RECOVERIES times); then NumericsError.
+    """
+    objective = Objective(extractor, stage.content, stage.styles, settings, autocast)
     spec = OPTIMIZERS[settings.optimizer]
     lr = settings.lr if settings.lr is not None else spec.default_lr
-    image = start.detach().clone()
-    step = 0
+    image = start.detach().to(torch.float32).clone()
+    step = at.offset
     if resume is not None:
-        image, step, lr = (
-            resume.image.to(start.device, torch.float32).clone(),
-            resume.step,
-            resume.lr,
-        )
+        step, lr = resume.step, resume.lr
     image.requires_grad_(True)
     optimizer = spec.make([image], lr)
     if resume is not None:
@@ -143,15 +203,14 @@ def run(
     # while a step is under way (Ctrl-C), they never see a half-updated or NaN image.
     def snapshot() -> torch.Tensor:
         shown = good.clamp(0, 1)
-        return (finish(shown) if finish is not None else shown).to("cpu", copy=True)
+        return (stage.finish(shown) if stage.finish else shown).to("cpu", copy=True)
 
     def state() -> RunState:
         opt_state = copy.deepcopy(optimizer.state_dict())  # a snapshot, not live tensors
-        return RunState(step, good.to("cpu", copy=True), opt_state, lr)
+        return RunState(step, good.to("cpu", copy=True), opt_state, lr, at.scale)
 
-    began = time.perf_counter()
-    size = (image.shape[-2], image.shape[-1])
-    while step < settings.steps:
+    end = at.offset + stage.steps
+    while step < end:
         optimizer.step(closure)
         if clamp:
             with torch.no_grad():
@@ -170,8 +229,11 @@ def run(
             continue
         step += 1
         good.copy_(image.detach())
-        elapsed = time.perf_counter() - began
-        yield Progress(step, settings.steps, dict(last), elapsed, size, snapshot, state)
+        elapsed = time.perf_counter() - at.began
+        yield Progress(
+            step, at.total, dict(last), elapsed, stage.size, snapshot, state, at.scale, at.scales
+        )
+    return good
 
 
 def initial_image(

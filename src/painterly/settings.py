@@ -43,6 +43,7 @@ COLOR_MODES: tuple[str, ...] = ("none", "luminance", "histogram")
 WEIGHT_FILE_SUFFIXES: tuple[str, ...] = (".pth", ".pt", ".safetensors")
 
 DEFAULT_MAX_INPUT_MEGAPIXELS = 100.0
+MIN_SCALE_STEP = 1.5  # a coarser scale must be at least this much smaller to pay its steps
 MIN_SIZE = 32  # below this even relu4_2 is a 4x4 map: nothing left to transfer
 
 
@@ -95,6 +96,20 @@ class Settings:
         default="lbfgs", metadata=_help("optimisation method", choices=OPTIMIZERS)
     )
     steps: int = field(default=300, metadata=_help("total optimisation steps"))
+    # Coarse-to-fine: large structures settle cheaply at a small size, then each larger
+    # scale (at most 2x the last) refines detail. The style is seen at every scale's size.
+    start_size: int = field(
+        default=256,
+        metadata=_help(
+            "long side of the first, coarsest scale (above --size / 1.5: a single scale)"
+        ),
+    )
+    scale_steps: tuple[int, ...] | None = field(
+        default=None,
+        metadata=_help(
+            "comma-separated steps per scale, coarsest first (default: --steps split evenly)"
+        ),
+    )
     # None = the optimiser's own default (L-BFGS 1.0, Adam 0.02 in [0, 1] pixel units).
     lr: float | None = field(default=None, metadata=_help("learning rate (default: per optimiser)"))
     # Starting from the photo keeps its layout from the first step and converges fastest.
@@ -145,6 +160,8 @@ class Settings:
         _check_layer_weights(self)
         _check_choice(self, "optimizer", OPTIMIZERS)
         _check_int(self, "steps", low=1)
+        _check_int(self, "start_size", low=MIN_SIZE)
+        _check_scale_steps(self)
         if self.lr is not None:
             _check_number(self, "lr", positive=True)
         _check_open_choice(self, "init", INITS, "an image path")
@@ -180,6 +197,31 @@ class Settings:
         return {
             k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
         }
+
+    @property
+    def scales(self) -> tuple[int, ...]:
+        """Long side of each scale, coarsest first; consecutive scales differ by at most 2x."""
+        if self.size < MIN_SCALE_STEP * self.start_size:  # too close to be worth a scale
+            return (self.size,)
+        n = math.ceil(math.log2(self.size / self.start_size)) + 1
+        ratio = self.size / self.start_size
+        ladder = tuple(round(self.start_size * ratio ** (i / (n - 1))) for i in range(n))
+        if self.scale_steps is None and self.steps < n:  # too few steps: keep the finest scales
+            ladder = ladder[-self.steps :]
+        return ladder
+
+    @property
+    def steps_per_scale(self) -> tuple[int, ...]:
+        """Steps at each scale: ``scale_steps`` if given, else ``steps`` split evenly."""
+        if self.scale_steps is not None:
+            return self.scale_steps
+        n = len(self.scales)
+        base, extra = divmod(self.steps, n)
+        return tuple(base + (1 if i >= n - extra else 0) for i in range(n))
+
+    @property
+    def total_steps(self) -> int:
+        return sum(self.steps_per_scale)
 
     @property
     def deepest_layer(self) -> str:
@@ -231,6 +273,20 @@ def _check_layers(s: Settings, name: str) -> None:
             )
     if len(set(layers)) != len(layers):
         raise InputError(f"{name}={','.join(layers)}: a layer is named twice")
+
+
+def _check_scale_steps(s: Settings) -> None:
+    steps = s.scale_steps
+    if steps is None:
+        return
+    if not isinstance(steps, tuple) or len(steps) != len(s.scales):
+        raise InputError(
+            f"scale_steps={steps!r}: expected {len(s.scales)} numbers, one per scale "
+            f"({', '.join(map(str, s.scales))} px)"
+        )
+    for n in steps:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise InputError(f"scale_steps: {n!r} is not a whole number of at least 1")
 
 
 def _check_layer_weights(s: Settings) -> None:
