@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import painterly
-from painterly import optimize, settings, weights
+from painterly import objective, optimize, settings, weights
 
 SRC = Path(painterly.__file__).parent
 
@@ -80,6 +80,7 @@ def test_registries_match_the_names_settings_offer():
     assert tuple(optimize.OPTIMIZERS) == settings.OPTIMIZERS
     assert tuple(optimize.INITS) == settings.INITS
     assert tuple(weights.WEIGHT_SOURCES) == settings.WEIGHT_SOURCES
+    assert tuple(objective.STYLE_STATISTICS) == settings.STYLE_STATS
 
 
 def test_import_and_help_do_not_load_torch():

@@ -74,3 +74,36 @@ def test_gradcheck_float64():
     assert torch.autograd.gradcheck(lambda a: losses.style_loss(a, g), (x,))
     assert torch.autograd.gradcheck(losses.tv_loss, (x,))
     assert torch.autograd.gradcheck(losses.gram, (x,))
+
+
+def test_mean_cov_hand_computed():
+    f = torch.tensor([[1.0, 3.0], [2.0, 2.0]]).view(1, 2, 1, 2)
+    mean, cov = losses.mean_cov(f)
+    assert torch.allclose(mean, torch.tensor([[2.0, 2.0]]))
+    assert torch.allclose(cov, torch.tensor([[[1.0, 0.0], [0.0, 0.0]]]))
+
+
+def test_wasserstein2_one_channel_hand_value_and_zero():
+    # One channel: W2^2 = (m - m_t)^2 + (sd - sd_t)^2; relative to m_t^2 + var_t.
+    f = torch.tensor([1.0, 3.0, 1.0, 3.0]).view(1, 1, 2, 2)  # mean 2, sd 1
+    t = torch.tensor([[0.0]]), torch.tensor([[[2.0]]])  # mean 0, sd 2
+    expected = ((2 - 0) ** 2 + (1 - 2) ** 2) / (0 + 4)
+    assert losses.wasserstein2_loss(f, *t).item() == pytest.approx(expected, rel=1e-5)
+    m, c = losses.mean_cov(f)
+    assert losses.wasserstein2_loss(f, m, losses.sqrtm_psd(c)).item() == pytest.approx(0, abs=1e-5)
+    zero = torch.zeros(1, 1, 2, 2)
+    assert losses.wasserstein2_loss(zero, *t).item() == pytest.approx(1.0, rel=1e-5)
+
+
+def test_wasserstein2_zero_for_own_statistics_many_channels():
+    f = torch.rand(1, 6, 5, 5, dtype=torch.float64)
+    m, c = losses.mean_cov(f)
+    assert losses.wasserstein2_loss(f, m, losses.sqrtm_psd(c)).item() == pytest.approx(0, abs=1e-6)
+    assert losses.wasserstein2_loss(2 * f, m, losses.sqrtm_psd(c)).item() > 0.1
+
+
+def test_wasserstein2_gradcheck_float64():
+    x = torch.rand(1, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    m, c = losses.mean_cov(torch.rand(1, 3, 4, 5, dtype=torch.float64) * 2)
+    root = losses.sqrtm_psd(c)
+    assert torch.autograd.gradcheck(lambda a: losses.wasserstein2_loss(a, m, root), (x,))

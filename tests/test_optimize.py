@@ -156,3 +156,22 @@ def test_coarse_to_fine_runs_every_scale_and_resumes_across_them(extractor, imag
     rest = list(optimize.run(extractor, stages, s, start, resume=saved))
     assert [p.step for p in rest] == [4, 5, 6, 7] and [p.scale for p in rest] == [0, 1, 1, 1]
     assert torch.equal(rest[-1].image(), final)
+
+
+def test_meancov_style_statistic_lowers_its_loss(extractor, pair):
+    steps = _run(extractor, pair, steps=15, seed=0, style_stats="meancov")
+    assert steps[-1].losses["style"] < 0.5 * steps[0].losses["style"]
+
+
+def test_ema_shows_a_moving_average_and_resumes_exactly(extractor, pair):
+    content, style = pair
+    s = Settings(size=64, seed=0, ema=0.8)
+    images, saved = [], None
+    for p in optimize.run(extractor, _one(content, style, 6), s, content):
+        images.append(p.image())
+        saved = p.state() if p.step == 3 else saved
+    plain = _run(extractor, pair, steps=6, seed=0)
+    assert not torch.equal(images[-1], plain[-1].image())  # the average, not the last iterate
+    assert saved.average is not None and saved.average_count == 3
+    rest = list(optimize.run(extractor, _one(content, style, 6), s, content, resume=saved))
+    assert torch.equal(rest[-1].image(), images[-1])

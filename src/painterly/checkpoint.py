@@ -56,6 +56,8 @@ def save(path: str | os.PathLike, ck: Checkpoint) -> None:
         "every": ck.every,
         "step": ck.state.step,
         "scale": ck.state.scale,
+        "average": ck.state.average,
+        "average_count": ck.state.average_count,
         "image": ck.state.image,
         "optimizer": ck.state.optimizer,
         "lr": ck.state.lr,
@@ -88,7 +90,13 @@ def load(path: str | os.PathLike) -> Checkpoint:
             **{k: tuple(v) if isinstance(v, list) else v for k, v in raw["settings"].items()}
         )
         state = RunState(
-            int(raw["step"]), raw["image"], raw["optimizer"], float(raw["lr"]), int(raw["scale"])
+            int(raw["step"]),
+            raw["image"],
+            raw["optimizer"],
+            float(raw["lr"]),
+            int(raw["scale"]),
+            raw["average"],
+            int(raw["average_count"]),
         )
         ck = Checkpoint(
             raw["content"],

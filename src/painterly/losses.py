@@ -59,3 +59,48 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
     dy = image[:, :, 1:, :] - image[:, :, :-1, :]
     dx = image[:, :, :, 1:] - image[:, :, :, :-1]
     return dy.pow(2).mean() + dx.pow(2).mean()
+
+
+def mean_cov(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and covariance over positions: ``(N, C, H, W) -> (N, C), (N, C, C)``."""
+    if features.dim() != 4:
+        raise ValueError(f"mean_cov expects (N, C, H, W) features, got {tuple(features.shape)}")
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    mean = flat.mean(2)
+    centered = flat - mean.unsqueeze(2)
+    return mean, torch.bmm(centered, centered.transpose(1, 2)) / (h * w)
+
+
+def sqrtm_psd(matrix: torch.Tensor) -> torch.Tensor:
+    """Square root of symmetric positive semi-definite matrices ``(..., C, C)``."""
+    values, vectors = torch.linalg.eigh(matrix)
+    return vectors @ torch.diag_embed(values.clamp_min(0).sqrt()) @ vectors.transpose(-1, -2)
+
+
+def wasserstein2_loss(
+    features: torch.Tensor,
+    target_mean: torch.Tensor,
+    target_cov_sqrt: torch.Tensor,
+) -> torch.Tensor:
+    """Relative squared Wasserstein-2 distance between Gaussians fitted to the features and
+    the target ``N(mean, cov)``, given as its mean ``(N|1, C)`` and covariance square root
+    ``(N|1, C, C)``: ``(N, C, H, W) -> ()``.
+
+    ``W2^2 = |m - m_t|^2 + tr S + tr S_t - 2 tr (S_t^1/2 S S_t^1/2)^1/2``, divided by
+    ``|m_t|^2 + tr S_t`` (the distance from a point mass at zero), so 1.0 for all-zero
+    features, like the other losses here. The last trace is a sum of square roots of
+    eigenvalues (eigvalsh: its gradient is well defined even for repeated eigenvalues).
+    """
+    mean, cov = mean_cov(features)
+    target_mean = target_mean.expand_as(mean)
+    root = target_cov_sqrt.expand_as(cov)
+    target_cov = root @ root
+    product = root @ cov @ root
+    product = (product + product.transpose(-1, -2)) / 2  # symmetric up to rounding
+    cross = torch.linalg.eigvalsh(product).clamp_min(EPS).sqrt().sum(-1)
+    trace = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1)
+    target_trace = torch.diagonal(target_cov, dim1=-2, dim2=-1).sum(-1)
+    w2 = (mean - target_mean).pow(2).sum(-1) + trace + target_trace - 2 * cross
+    scale = target_mean.pow(2).sum(-1) + target_trace
+    return (w2.clamp_min(0) / scale.clamp_min(EPS)).mean()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -11,11 +13,38 @@ from painterly.features import VGGFeatures
 from painterly.settings import Settings
 
 
+@dataclass(frozen=True)
+class StyleStatistic:
+    """A style statistic: ``measure`` gives tensors that blend linearly across styles,
+    ``target`` turns a blend into what ``loss(features, target)`` compares against."""
+
+    measure: Callable[[torch.Tensor], list[torch.Tensor]]
+    target: Callable[[list[torch.Tensor]], Any]
+    loss: Callable[[torch.Tensor, Any], torch.Tensor]
+
+
+STYLE_STATISTICS: dict[str, StyleStatistic] = {
+    # Gatys et al.: Gram matrices; blending averages them.
+    "gram": StyleStatistic(
+        lambda f: [losses.gram(f)],
+        lambda parts: parts[0],
+        losses.style_loss,
+    ),
+    # Mean and covariance, compared by Wasserstein-2; blending averages means and covariances.
+    "meancov": StyleStatistic(
+        lambda f: list(losses.mean_cov(f)),
+        lambda parts: (parts[0], losses.sqrtm_psd(parts[1].double()).float()),
+        lambda f, target: losses.wasserstein2_loss(f, *target),
+    ),
+}
+
+
 class Objective:
     """Weighted content + style + total-variation loss for one content and blended styles.
 
-    ``styles`` are ``(image, blend weight)`` pairs; their Gram matrices are blended per layer
-    (weights normalised to sum to 1), which paints one texture that mixes both paintings.
+    ``styles`` are ``(image, blend weight)`` pairs; their statistics (Gram matrices, or means
+    and covariances) are blended per layer (weights normalised to sum to 1), which paints one
+    texture that mixes the paintings.
     """
 
     def __init__(
@@ -50,17 +79,23 @@ class Objective:
         with torch.no_grad():
             feats = self.features(content)
             self.content_targets = {n: feats[n].detach() for n in self.content_layers}
-            self.style_targets = self._blend_grams(styles)
+            self.style_targets = self._blend(styles)
 
-    def _blend_grams(self, styles: Sequence[tuple[torch.Tensor, float]]) -> dict[str, torch.Tensor]:
+    def _blend(self, styles: Sequence[tuple[torch.Tensor, float]]) -> dict[str, Any]:
+        """Per layer, the blend-weighted mean of each style's statistics, made a target."""
+        stat = STYLE_STATISTICS[self.settings.style_stats]
         blend_total = float(sum(w for _, w in styles))
-        targets: dict[str, torch.Tensor] = {}
+        sums: dict[str, list[torch.Tensor]] = {}
         for image, weight in styles:
             feats = self.features(image)
             for name in self.style_layers:
-                g = losses.gram(feats[name]) * (weight / blend_total)
-                targets[name] = targets[name] + g if name in targets else g
-        return targets
+                parts = [p * (weight / blend_total) for p in stat.measure(feats[name])]
+                sums[name] = (
+                    [a + b for a, b in zip(sums[name], parts, strict=True)]
+                    if name in sums
+                    else parts
+                )
+        return {name: stat.target(parts) for name, parts in sums.items()}
 
     def features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """VGG features, computed under autocast when asked, returned as float32.
@@ -80,8 +115,9 @@ class Objective:
             losses.content_loss(feats[n], self.content_targets[n]) for n in self.content_layers
         )
         content = content / len(self.content_layers)
+        stat = STYLE_STATISTICS[self.settings.style_stats]
         style = sum(
-            self.layer_weights[n] * losses.style_loss(feats[n], self.style_targets[n])
+            self.layer_weights[n] * stat.loss(feats[n], self.style_targets[n])
             for n in self.style_layers
         )
         w = self.term_weights

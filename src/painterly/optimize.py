@@ -111,6 +111,8 @@ class RunState:
     optimizer: dict[str, Any]
     lr: float
     scale: int = 0
+    average: torch.Tensor | None = None  # the moving average's running sum (with --ema)
+    average_count: int = 0
 
 
 MAX_RECOVERIES = 3  # halvings of the step size before a diverging run is given up
@@ -190,6 +192,9 @@ def _run_stage(
     clamp = settings.optimizer != "lbfgs"  # clamping would corrupt L-BFGS's curvature history
     last: dict[str, float] = {}
     good = image.detach().clone()
+    average = _Average(settings.ema, good)
+    if resume is not None and resume.average is not None:
+        average.restore(resume.average.to(good.device), resume.average_count)
     recoveries = 0
 
     def closure() -> torch.Tensor:
@@ -202,12 +207,15 @@ def _run_stage(
     # Both read `good`, the image after the last completed step: even if they are called
     # while a step is under way (Ctrl-C), they never see a half-updated or NaN image.
     def snapshot() -> torch.Tensor:
-        shown = good.clamp(0, 1)
+        shown = average.value(good).clamp(0, 1)
         return (stage.finish(shown) if stage.finish else shown).to("cpu", copy=True)
 
     def state() -> RunState:
         opt_state = copy.deepcopy(optimizer.state_dict())  # a snapshot, not live tensors
-        return RunState(step, good.to("cpu", copy=True), opt_state, lr, at.scale)
+        avg = average.sum.to("cpu", copy=True) if average.sum is not None else None
+        return RunState(
+            step, good.to("cpu", copy=True), opt_state, lr, at.scale, avg, average.count
+        )
 
     end = at.offset + stage.steps
     while step < end:
@@ -229,11 +237,37 @@ def _run_stage(
             continue
         step += 1
         good.copy_(image.detach())
+        average.update(good)
         elapsed = time.perf_counter() - at.began
         yield Progress(
             step, at.total, dict(last), elapsed, stage.size, snapshot, state, at.scale, at.scales
         )
-    return good
+    return average.value(good)
+
+
+class _Average:
+    """Exponential moving average of the image, bias-corrected (Adam-style) so that early
+    steps are not pulled towards zero; ``decay == 0`` means no averaging."""
+
+    def __init__(self, decay: float, like: torch.Tensor) -> None:
+        self.decay = decay
+        self.sum = torch.zeros_like(like) if decay > 0 else None
+        self.count = 0
+
+    def update(self, image: torch.Tensor) -> None:
+        if self.sum is not None:
+            self.sum.mul_(self.decay).add_(image, alpha=1 - self.decay)
+            self.count += 1
+
+    def restore(self, total: torch.Tensor, count: int) -> None:
+        if self.sum is not None:
+            self.sum.copy_(total)
+            self.count = count
+
+    def value(self, image: torch.Tensor) -> torch.Tensor:
+        if self.sum is None or self.count == 0:
+            return image
+        return self.sum / (1 - self.decay**self.count)
 
 
 def initial_image(

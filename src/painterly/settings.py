@@ -40,6 +40,7 @@ POOLINGS: tuple[str, ...] = ("max", "avg")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 COLOR_MODES: tuple[str, ...] = ("none", "luminance", "histogram")
+STYLE_STATS: tuple[str, ...] = ("gram", "meancov")
 WEIGHT_FILE_SUFFIXES: tuple[str, ...] = (".pth", ".pt", ".safetensors")
 
 DEFAULT_MAX_INPUT_MEGAPIXELS = 100.0
@@ -90,6 +91,18 @@ class Settings:
     style_layer_weights: tuple[float, ...] | None = field(
         default=None,
         metadata=_help("comma-separated relative weights, one per style layer (default: equal)"),
+    )
+    # Iterate averaging: show an exponential moving average of the image over the steps of
+    # each scale (0 turns it off). It smooths the last steps' high-frequency jitter.
+    ema: float = field(
+        default=0.0,
+        metadata=_help("decay of the moving average of the image over the steps (0: off)"),
+    )
+    # 'gram' is the seed paper's statistic; 'meancov' matches each layer's feature mean and
+    # covariance (the Wasserstein-2 distance between Gaussians fitted to the features).
+    style_stats: str = field(
+        default="gram",
+        metadata=_help("style statistic: gram or meancov (Wasserstein-2)", choices=STYLE_STATS),
     )
     # L-BFGS converges in far fewer steps than Adam on this smooth, full-batch problem.
     optimizer: str = field(
@@ -158,6 +171,8 @@ class Settings:
         _check_layers(self, "content_layers")
         _check_layers(self, "style_layers")
         _check_layer_weights(self)
+        _check_number(self, "ema", high=0.999)
+        _check_choice(self, "style_stats", STYLE_STATS)
         _check_choice(self, "optimizer", OPTIMIZERS)
         _check_int(self, "steps", low=1)
         _check_int(self, "start_size", low=MIN_SIZE)
