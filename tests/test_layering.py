@@ -25,8 +25,10 @@ ALLOWED = {
     "objective": {"losses", "features", "settings"},
     "optimize": {"features", "image", "objective", "settings"},
     "checkpoint": {"io", "optimize", "settings", "version"},
+    "guides": {"io", "image", "objective", "settings"},
     "api": {
         "io",
+        "guides",
         "runtime",
         "weights",
         "arch",

@@ -107,3 +107,17 @@ def test_wasserstein2_gradcheck_float64():
     m, c = losses.mean_cov(torch.rand(1, 3, 4, 5, dtype=torch.float64) * 2)
     root = losses.sqrtm_psd(c)
     assert torch.autograd.gradcheck(lambda a: losses.wasserstein2_loss(a, m, root), (x,))
+
+
+def test_guided_statistics_see_only_their_region():
+    f = torch.rand(1, 4, 6, 8, dtype=torch.float64)
+    ones = torch.ones(1, 1, 6, 8, dtype=torch.float64)
+    assert torch.allclose(losses.gram(f, ones), losses.gram(f))
+    left = torch.zeros(1, 1, 6, 8, dtype=torch.float64)
+    left[..., :4] = 1
+    assert torch.allclose(losses.gram(f, left), losses.gram(f[..., :4]))
+    m, c = losses.mean_cov(f, left)
+    m_ref, c_ref = losses.mean_cov(f[..., :4].contiguous())
+    assert torch.allclose(m, m_ref) and torch.allclose(c, c_ref)
+    with pytest.raises(ValueError, match="do not fit"):
+        losses.gram(f, torch.ones(1, 1, 3, 3))

@@ -14,19 +14,10 @@ from typing import Any
 import torch
 from PIL import Image
 
-from painterly import io, runtime, weights
+from painterly import guides, io, runtime, weights
 from painterly.arch import downsampling
 from painterly.features import VGGFeatures
-from painterly.image import (
-    fit_size,
-    gray,
-    luminance,
-    match_colour_statistics,
-    match_luminance,
-    resize,
-    resize_long_side,
-    with_content_colour,
-)
+from painterly.image import fit_size, gray, luminance, resize, resize_long_side
 from painterly.optimize import INITS, Progress, RunState, Stage, initial_image, run
 from painterly.settings import InputError, Settings
 from painterly.version import __version__
@@ -90,8 +81,9 @@ def prepare(
     device = runtime.resolve_device(s.device)
     autocast = runtime.resolve_precision(s.precision, device)
     content_img, style_imgs, init_img = _load_images(content, style_specs, s, device)
+    masks = guides.load_masks(s, len(style_specs), device)
     stages = tuple(
-        _stage(content_img, style_imgs, s, side, steps, device)
+        _stage(content_img, style_imgs, masks, s, side, steps, device)
         for side, steps in zip(s.scales, s.steps_per_scale, strict=True)
     )
     if extractor is None:
@@ -146,13 +138,14 @@ def _load_images(
 def _stage(
     content: torch.Tensor,
     styles: list[tuple[torch.Tensor, float]],
+    masks: guides.Masks,
     s: Settings,
     side: int,
     steps: int,
     device: torch.device,
 ) -> Stage:
     """One scale: the content at long side ``side``, each style at ``side * style_scale``,
-    rewritten for the colour mode, on the device."""
+    rewritten for the colour mode and the masks, on the device."""
     content_img = resize_long_side(content, side)
     _check_feature_size(content_img, s, f"content image at {side} px")
     style_side = max(1, round(side * s.style_scale))
@@ -161,13 +154,13 @@ def _stage(
         image = resize_long_side(image, style_side)
         _check_feature_size(image, s, f"style image {number} at {style_side} px")
         scaled.append((image, weight))
-    content_img, scaled, finish = _colour_mode(s.preserve_color, content_img, scaled)
-    return Stage(
-        content_img.to(device),
-        tuple((img.to(device), w) for img, w in scaled),
-        steps,
-        finish,
+    photo = content_img
+    content_img, scaled, finish = guides.colour_mode(s.preserve_color, content_img, scaled)
+    styles_on_device = tuple((img.to(device), w) for img, w in scaled)
+    regions, finish = guides.regions(
+        masks.at(content_img.shape[-2:]), styles_on_device, photo, finish
     )
+    return Stage(content_img.to(device), styles_on_device, steps, finish, regions)
 
 
 def iterate(
@@ -201,24 +194,6 @@ def stylize(
         last = progress
     assert last is not None  # steps >= 1 is validated
     return io.to_pil(last.image())
-
-
-def _colour_mode(
-    mode: str, content: torch.Tensor, styles: list[tuple[torch.Tensor, float]]
-) -> tuple[torch.Tensor, list[tuple[torch.Tensor, float]], Any]:
-    """Rewrite one scale's inputs for ``--preserve-color`` (Gatys et al. 2017); returns the
-    images to optimise with and the function that turns the optimised image into the result."""
-    if mode == "histogram":  # recolour the paintings with the photo's palette
-        return content, [(match_colour_statistics(st, content), w) for st, w in styles], None
-    if mode == "luminance":  # transfer on brightness alone, then put the photo's colours back
-        styles = [(gray(match_luminance(st, content)), w) for st, w in styles]
-        colour = content
-
-        def finish(image: torch.Tensor) -> torch.Tensor:
-            return with_content_colour(image, colour.to(image.device))
-
-        return gray(luminance(content)), styles, finish
-    return content, styles, None
 
 
 def _style_specs(styles: StyleSpec | Sequence[StyleSpec]) -> list[tuple[io.ImageSource, float]]:

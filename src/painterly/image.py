@@ -93,3 +93,18 @@ def _sqrtm(matrix: torch.Tensor) -> torch.Tensor:
     """Square root of a symmetric positive definite matrix, via its eigendecomposition."""
     values, vectors = torch.linalg.eigh(matrix)
     return vectors @ torch.diag(values.clamp_min(0).sqrt()) @ vectors.T
+
+
+def blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of ``(N, C, H, W)`` with replicated borders."""
+    if sigma <= 0:
+        return image
+    radius = max(1, int(3 * sigma))
+    x = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
+    kernel = torch.exp(-(x**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    c = image.shape[1]
+    padded = F.pad(image, (radius, radius, 0, 0), mode="replicate")
+    out = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    padded = F.pad(out, (0, 0, radius, radius), mode="replicate")
+    return F.conv2d(padded, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)

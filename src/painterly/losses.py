@@ -21,13 +21,26 @@ import torch
 EPS = 1e-12  # keeps a relative error finite when the target is all zeros
 
 
-def gram(features: torch.Tensor) -> torch.Tensor:
-    """Channel correlations averaged over positions: ``(N, C, H, W) -> (N, C, C)``."""
+def gram(features: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Channel correlations averaged over positions: ``(N, C, H, W) -> (N, C, C)``.
+
+    With ``weights`` ``(N|1, 1, H, W)`` (>= 0), a *guided* Gram matrix (Gatys et al. 2017):
+    the weighted average over positions, so only a region's texture counts.
+    """
     if features.dim() != 4:
         raise ValueError(f"gram expects (N, C, H, W) features, got shape {tuple(features.shape)}")
     n, c, h, w = features.shape
     flat = features.reshape(n, c, h * w)
-    return torch.bmm(flat, flat.transpose(1, 2)) / (h * w)
+    if weights is None:
+        return torch.bmm(flat, flat.transpose(1, 2)) / (h * w)
+    wflat = _position_weights(weights, n, h, w)
+    return torch.bmm(flat * wflat, flat.transpose(1, 2)) / wflat.sum(2, keepdim=True).clamp_min(EPS)
+
+
+def _position_weights(weights: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
+    if weights.dim() != 4 or weights.shape[1] != 1 or tuple(weights.shape[-2:]) != (h, w):
+        raise ValueError(f"weights of shape {tuple(weights.shape)} do not fit {h}x{w} features")
+    return weights.expand(n, 1, h, w).reshape(n, 1, h * w)
 
 
 def relative_error(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -46,9 +59,11 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return relative_error(features, target)
 
 
-def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
-    """Relative squared error of Gram matrices: ``(N, C, H, W), (N|1, C, C) -> ()``."""
-    g = gram(features)
+def style_loss(
+    features: torch.Tensor, target_gram: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Relative squared error of (guided) Gram matrices: ``(N, C, H, W), (N|1, C, C) -> ()``."""
+    g = gram(features, weights)
     return relative_error(g, target_gram.expand_as(g))
 
 
@@ -61,15 +76,23 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
     return dy.pow(2).mean() + dx.pow(2).mean()
 
 
-def mean_cov(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and covariance over positions: ``(N, C, H, W) -> (N, C), (N, C, C)``."""
+def mean_cov(
+    features: torch.Tensor, weights: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and covariance over positions: ``(N, C, H, W) -> (N, C), (N, C, C)``;
+    with ``weights`` ``(N|1, 1, H, W)``, weighted over positions (a region's statistics)."""
     if features.dim() != 4:
         raise ValueError(f"mean_cov expects (N, C, H, W) features, got {tuple(features.shape)}")
     n, c, h, w = features.shape
     flat = features.reshape(n, c, h * w)
-    mean = flat.mean(2)
+    if weights is None:
+        wflat = torch.full((n, 1, h * w), 1.0 / (h * w), dtype=flat.dtype, device=flat.device)
+    else:
+        wflat = _position_weights(weights, n, h, w)
+        wflat = wflat / wflat.sum(2, keepdim=True).clamp_min(EPS)
+    mean = (flat * wflat).sum(2)
     centered = flat - mean.unsqueeze(2)
-    return mean, torch.bmm(centered, centered.transpose(1, 2)) / (h * w)
+    return mean, torch.bmm(centered * wflat, centered.transpose(1, 2))
 
 
 def sqrtm_psd(matrix: torch.Tensor) -> torch.Tensor:
@@ -82,6 +105,7 @@ def wasserstein2_loss(
     features: torch.Tensor,
     target_mean: torch.Tensor,
     target_cov_sqrt: torch.Tensor,
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Relative squared Wasserstein-2 distance between Gaussians fitted to the features and
     the target ``N(mean, cov)``, given as its mean ``(N|1, C)`` and covariance square root
@@ -91,8 +115,9 @@ def wasserstein2_loss(
     ``|m_t|^2 + tr S_t`` (the distance from a point mass at zero), so 1.0 for all-zero
     features, like the other losses here. The last trace is a sum of square roots of
     eigenvalues (eigvalsh: its gradient is well defined even for repeated eigenvalues).
+    ``weights`` restricts the statistics to a region, as in :func:`gram`.
     """
-    mean, cov = mean_cov(features)
+    mean, cov = mean_cov(features, weights)
     target_mean = target_mean.expand_as(mean)
     root = target_cov_sqrt.expand_as(cov)
     target_cov = root @ root

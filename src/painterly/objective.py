@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from painterly import losses
 from painterly.features import VGGFeatures
@@ -15,28 +16,38 @@ from painterly.settings import Settings
 
 @dataclass(frozen=True)
 class StyleStatistic:
-    """A style statistic: ``measure`` gives tensors that blend linearly across styles,
-    ``target`` turns a blend into what ``loss(features, target)`` compares against."""
+    """A style statistic: ``measure(features, weights)`` gives tensors that blend linearly
+    across styles, ``target`` turns a blend into what ``loss(features, target, weights)``
+    compares against; ``weights`` (or None) restricts both to a region."""
 
-    measure: Callable[[torch.Tensor], list[torch.Tensor]]
+    measure: Callable[[torch.Tensor, torch.Tensor | None], list[torch.Tensor]]
     target: Callable[[list[torch.Tensor]], Any]
-    loss: Callable[[torch.Tensor, Any], torch.Tensor]
+    loss: Callable[[torch.Tensor, Any, torch.Tensor | None], torch.Tensor]
 
 
 STYLE_STATISTICS: dict[str, StyleStatistic] = {
     # Gatys et al.: Gram matrices; blending averages them.
     "gram": StyleStatistic(
-        lambda f: [losses.gram(f)],
+        lambda f, w: [losses.gram(f, w)],
         lambda parts: parts[0],
         losses.style_loss,
     ),
     # Mean and covariance, compared by Wasserstein-2; blending averages means and covariances.
     "meancov": StyleStatistic(
-        lambda f: list(losses.mean_cov(f)),
+        lambda f, w: list(losses.mean_cov(f, w)),
         lambda parts: (parts[0], losses.sqrtm_psd(parts[1].double()).float()),
-        lambda f, target: losses.wasserstein2_loss(f, *target),
+        lambda f, target, w: losses.wasserstein2_loss(f, *target, w),
     ),
 }
+
+
+@dataclass(frozen=True)
+class Region:
+    """Where a style applies: ``mask`` ``(1, 1, H, W)`` in [0, 1] at the image's size (None:
+    everywhere), and the styles painted there (None: keep the photo's own texture)."""
+
+    mask: torch.Tensor | None
+    styles: tuple[tuple[torch.Tensor, float], ...] | None
 
 
 class Objective:
@@ -44,7 +55,9 @@ class Objective:
 
     ``styles`` are ``(image, blend weight)`` pairs; their statistics (Gram matrices, or means
     and covariances) are blended per layer (weights normalised to sum to 1), which paints one
-    texture that mixes the paintings.
+    texture that mixes the paintings. ``regions`` (spatial control, Gatys et al. 2017)
+    replaces that single target by guided statistics per region: each region's loss compares
+    only the statistics under its mask, weighted by the region's share of the image.
     """
 
     def __init__(
@@ -54,12 +67,14 @@ class Objective:
         styles: Sequence[tuple[torch.Tensor, float]],
         settings: Settings,
         autocast: torch.dtype | None = None,
+        regions: Sequence[Region] | None = None,
     ) -> None:
         if not styles:
             raise ValueError("at least one style image is needed")
         self.extractor = extractor
         self.settings = settings
         self.autocast = autocast
+        self.stat = STYLE_STATISTICS[settings.style_stats]
         self.content_layers = settings.content_layers
         self.style_layers = settings.style_layers
         layer_weights = settings.style_layer_weights or (1.0,) * len(self.style_layers)
@@ -76,26 +91,44 @@ class Objective:
         }
         top = max(raw.values())
         self.term_weights = {k: v / top for k, v in raw.items()}
+        regions = list(regions) if regions else [Region(None, tuple(styles))]
         with torch.no_grad():
             feats = self.features(content)
             self.content_targets = {n: feats[n].detach() for n in self.content_layers}
-            self.style_targets = self._blend(styles)
+            self.regions = [self._region(r, feats) for r in regions if _share(r.mask) > 0]
+
+    def _region(self, region: Region, content_feats: dict[str, torch.Tensor]) -> _Prepared:
+        """A region's per-layer weights and targets: its styles' blended statistics, or the
+        photo's own statistics under the mask when it keeps the photo."""
+        weights = {n: _layer_weights(region.mask, content_feats[n]) for n in self.style_layers}
+        if region.styles is None:
+            targets = {
+                n: self.stat.target(self.stat.measure(content_feats[n], weights[n]))
+                for n in self.style_layers
+            }
+        else:
+            targets = self._blend(region.styles)
+        return _Prepared(_share(region.mask), weights, targets)
+
+    @property
+    def style_targets(self) -> dict[str, Any]:
+        """The targets of the first region (the only one without masks)."""
+        return self.regions[0].targets
 
     def _blend(self, styles: Sequence[tuple[torch.Tensor, float]]) -> dict[str, Any]:
         """Per layer, the blend-weighted mean of each style's statistics, made a target."""
-        stat = STYLE_STATISTICS[self.settings.style_stats]
         blend_total = float(sum(w for _, w in styles))
         sums: dict[str, list[torch.Tensor]] = {}
         for image, weight in styles:
             feats = self.features(image)
             for name in self.style_layers:
-                parts = [p * (weight / blend_total) for p in stat.measure(feats[name])]
+                parts = [p * (weight / blend_total) for p in self.stat.measure(feats[name], None)]
                 sums[name] = (
                     [a + b for a, b in zip(sums[name], parts, strict=True)]
                     if name in sums
                     else parts
                 )
-        return {name: stat.target(parts) for name, parts in sums.items()}
+        return {name: self.stat.target(parts) for name, parts in sums.items()}
 
     def features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """VGG features, computed under autocast when asked, returned as float32.
@@ -115,10 +148,13 @@ class Objective:
             losses.content_loss(feats[n], self.content_targets[n]) for n in self.content_layers
         )
         content = content / len(self.content_layers)
-        stat = STYLE_STATISTICS[self.settings.style_stats]
         style = sum(
-            self.layer_weights[n] * stat.loss(feats[n], self.style_targets[n])
-            for n in self.style_layers
+            r.share
+            * sum(
+                self.layer_weights[n] * self.stat.loss(feats[n], r.targets[n], r.weights[n])
+                for n in self.style_layers
+            )
+            for r in self.regions
         )
         w = self.term_weights
         terms = {
@@ -130,3 +166,23 @@ class Objective:
         values = {k: float(v.detach()) for k, v in terms.items()}
         values["total"] = float(total.detach())
         return total, values
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    share: float
+    weights: dict[str, torch.Tensor | None]
+    targets: dict[str, Any]
+
+
+def _share(mask: torch.Tensor | None) -> float:
+    """The part of the image a region covers (1.0 without a mask)."""
+    return 1.0 if mask is None else float(mask.mean())
+
+
+def _layer_weights(mask: torch.Tensor | None, features: torch.Tensor) -> torch.Tensor | None:
+    """The mask averaged down to a layer's resolution, squared as in a Gram matrix of
+    masked features ``(F * m)(F * m)^T`` (Gatys et al. 2017)."""
+    if mask is None:
+        return None
+    return F.adaptive_avg_pool2d(mask.to(features), features.shape[-2:]).pow(2)

@@ -13,7 +13,7 @@ import torch
 
 from painterly.features import VGGFeatures
 from painterly.image import resize
-from painterly.objective import Objective
+from painterly.objective import Objective, Region
 from painterly.settings import Settings
 
 
@@ -67,6 +67,7 @@ class Stage:
     styles: tuple[tuple[torch.Tensor, float], ...]
     steps: int
     finish: Callable[[torch.Tensor], torch.Tensor] | None = None
+    regions: tuple[Region, ...] | None = None  # spatial control; None: the style everywhere
 
     @property
     def size(self) -> tuple[int, int]:
@@ -178,7 +179,7 @@ def _run_stage(
     If the loss or image stops being finite, the last good image is restored and the step
     size halved (up to MAX_RECOVERIES times); then NumericsError.
     """
-    objective = Objective(extractor, stage.content, stage.styles, settings, autocast)
+    objective = Objective(extractor, stage.content, stage.styles, settings, autocast, stage.regions)
     spec = OPTIMIZERS[settings.optimizer]
     lr = settings.lr if settings.lr is not None else spec.default_lr
     image = start.detach().to(torch.float32).clone()

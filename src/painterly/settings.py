@@ -78,6 +78,15 @@ class Settings:
             "keep the photo's colours: none, luminance or histogram", choices=COLOR_MODES
         ),
     )
+    # Spatial control (Gatys et al. 2017), by guided statistics: only the masked region takes
+    # the style; the rest keeps the photo's own texture and is blended back softly.
+    mask: str | None = field(
+        default=None, metadata=_help("mask image: white = stylise, black = keep the photo")
+    )
+    style_mask: tuple[str, ...] | None = field(
+        default=None,
+        metadata=_help("comma-separated mask images, one per style: where each style goes"),
+    )
     # relu4_2: high enough to keep layout, low enough to keep edges (Gatys et al.).
     content_layers: tuple[str, ...] = field(
         default=("relu4_2",), metadata=_help("comma-separated layers for the content loss")
@@ -172,6 +181,14 @@ class Settings:
         _check_layers(self, "style_layers")
         _check_layer_weights(self)
         _check_number(self, "ema", high=0.999)
+        if self.mask is not None and (not isinstance(self.mask, str) or not self.mask.strip()):
+            raise InputError(f"mask={self.mask!r}: expected an image path")
+        if self.style_mask is not None and (
+            not isinstance(self.style_mask, tuple)
+            or not self.style_mask
+            or not all(isinstance(m, str) and m.strip() for m in self.style_mask)
+        ):
+            raise InputError(f"style_mask={self.style_mask!r}: expected image paths, one per style")
         _check_choice(self, "style_stats", STYLE_STATS)
         _check_choice(self, "optimizer", OPTIMIZERS)
         _check_int(self, "steps", low=1)
