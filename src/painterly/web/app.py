@@ -1,0 +1,335 @@
+"""The studio's HTTP side: the JSON API, the event stream, the page and its assets.
+
+``create_app`` builds a FastAPI app around one :class:`~painterly.web.jobs.Studio`; the
+workers start and stop with the app (its lifespan). Errors are JSON ``{"error": message}``
+with a fitting status. Uploads are read through a byte counter: past ``max_upload_bytes`` the
+request is refused with 413 before the rest is read, so an oversized upload is never stored
+whole. The API is documented in docs/web.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Message, Receive
+
+from painterly.settings import InputError, Settings
+from painterly.version import __version__
+from painterly.web.guard import Guard
+from painterly.web.jobs import QueueFull, Studio, Upload, check_image
+from painterly.web.schema import parse_settings, settings_schema
+from painterly.web.store import PREVIEW, RESULT, TERMINAL, Store
+
+MAX_STYLES = 8
+KEEPALIVE_SECONDS = 15.0
+_SUFFIX = re.compile(r"^\.[a-z0-9]{1,5}$")
+
+
+def create_app(
+    data_dir: str | Path,
+    *,
+    max_upload_bytes: int = 20 * 2**20,
+    max_data_bytes: int = 2 * 2**30,
+    queue_size: int = 8,
+    workers: int = 1,
+    token: str | None = None,
+    hosts: Collection[str] | None = None,
+    preview_interval: float = 0.5,
+) -> FastAPI:
+    """The studio app, keeping its jobs under ``data_dir``.
+
+    ``token``: required on every ``/api/`` request when set. ``hosts``: the only Host names
+    answered (None: any). ``preview_interval``: seconds between preview images.
+    """
+    studio = Studio(
+        Store(Path(data_dir), max_data_bytes),
+        queue_size=queue_size,
+        workers=workers,
+        preview_interval=preview_interval,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        studio.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(studio.stop)
+
+    app = FastAPI(title="painterly studio", version=__version__, lifespan=lifespan)
+    app.state.studio = studio
+    app.add_middleware(Guard, token=token, hosts=hosts)
+    _add_error_handlers(app)
+    _add_api(app, studio, max_upload_bytes, token is not None)
+    _add_page(app)
+    return app
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": str(exc.errors())}, 422)
+
+    @app.exception_handler(InputError)
+    async def input_error(request: Request, exc: InputError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, 422)
+
+
+# --- the API ----------------------------------------------------------------------------------
+
+
+def _add_api(app: FastAPI, studio: Studio, max_upload_bytes: int, token_required: bool) -> None:
+    @app.get("/api/info")
+    def info() -> dict[str, Any]:
+        return {
+            "version": __version__,
+            "max_upload_bytes": max_upload_bytes,
+            "max_styles": MAX_STYLES,
+            "token_required": token_required,
+        }
+
+    @app.get("/api/settings")
+    def schema() -> dict[str, Any]:
+        return settings_schema()
+
+    @app.get("/api/jobs")
+    def list_jobs() -> dict[str, Any]:
+        return {"jobs": [_view(r) for r in studio.list()]}
+
+    @app.post("/api/jobs", status_code=201)
+    async def create_job(request: Request) -> dict[str, Any]:
+        _check_length(request, max_upload_bytes)
+        limited = Request(request.scope, _limited(request.receive, max_upload_bytes))
+        async with limited.form(max_files=MAX_STYLES + 1, max_fields=4) as form:
+            settings = parse_settings(_settings_json(form.get("settings")))
+            content, styles = _files(form)
+            record = await run_in_threadpool(_submit, studio, content, styles, settings)
+        return _view(record)
+
+    @app.get("/api/jobs/{job_id}")
+    def get_job(job_id: str) -> dict[str, Any]:
+        return _view(_known(studio, job_id))
+
+    @app.delete("/api/jobs/{job_id}")
+    def cancel_job(job_id: str) -> dict[str, Any]:
+        record = _known(studio, job_id)
+        if record["state"] in TERMINAL:
+            raise HTTPException(409, f"job {job_id} has already ended ({record['state']})")
+        cancelled = studio.cancel(job_id)
+        return _view(cancelled if cancelled is not None else record)
+
+    @app.get("/api/jobs/{job_id}/events")
+    def job_events(job_id: str) -> StreamingResponse:
+        _known(studio, job_id)
+        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        return StreamingResponse(
+            _events(studio, job_id), media_type="text/event-stream", headers=headers
+        )
+
+    @app.get("/api/jobs/{job_id}/preview")
+    def job_preview(job_id: str) -> FileResponse:
+        path = _file(studio, job_id, PREVIEW, "no preview yet")
+        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/jobs/{job_id}/result")
+    def job_result(job_id: str) -> FileResponse:
+        path = _file(studio, job_id, RESULT, "no result: the job has not finished")
+        return FileResponse(path, media_type="image/png", filename=_download_name(job_id))
+
+
+def _check_length(request: Request, limit: int) -> None:
+    """Refuse at once a body that declares itself too large."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"upload too large: the limit is {limit // 2**20} MB")
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """``receive`` that stops with 413 once more than ``limit`` body bytes have come."""
+    seen = 0
+
+    async def limited() -> Message:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise HTTPException(413, f"upload too large: the limit is {limit // 2**20} MB")
+        return message
+
+    return limited
+
+
+def _settings_json(raw: Any) -> Any:
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str):
+        raise HTTPException(422, "settings: expected a JSON text field, not a file")
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise HTTPException(422, f"settings: not valid JSON ({exc})") from None
+
+
+def _files(form: FormData) -> tuple[UploadFile, list[UploadFile]]:
+    contents = [f for f in form.getlist("content") if isinstance(f, UploadFile)]
+    styles = [f for f in form.getlist("style") if isinstance(f, UploadFile)]
+    if len(contents) != 1:
+        raise HTTPException(422, "exactly one 'content' file is needed")
+    if not styles:
+        raise HTTPException(422, "at least one 'style' file is needed")
+    if len(styles) > MAX_STYLES:
+        raise HTTPException(422, f"at most {MAX_STYLES} style files")
+    return contents[0], styles
+
+
+def _submit(
+    studio: Studio, content: UploadFile, styles: list[UploadFile], settings: Settings
+) -> dict[str, Any]:
+    """Save the uploads in a new job folder, check they are images, queue the job.
+
+    Runs in a worker thread (file copies, decoding). Nothing is left behind on refusal.
+    """
+    job_id = studio.store.new_id()
+    folder = studio.store.create(job_id)
+    try:
+        uploads = [_save(content, "content", folder / "content")]
+        uploads += [_save(f, "style", folder / f"style{n}") for n, f in enumerate(styles, 1)]
+        for upload in uploads:
+            try:
+                check_image(upload.path, settings.max_input_pixels)
+            except InputError as exc:
+                raise HTTPException(415, f"{upload.role} {upload.name!r}: {_plain(exc)}") from None
+        return studio.submit(job_id, uploads, settings)
+    except QueueFull:
+        studio.store.remove(job_id)
+        raise HTTPException(429, "the queue is full: wait for a job to finish") from None
+    except BaseException:
+        studio.store.remove(job_id)
+        raise
+
+
+def _save(upload: UploadFile, role: str, stem: Path) -> Upload:
+    """Copy an upload to ``stem`` plus a sanitised suffix (the decoder does not need it, but a
+    person looking in the folder does)."""
+    name = Path(upload.filename or role).name[:200]
+    suffix = Path(name).suffix.lower()
+    path = stem.with_suffix(suffix if _SUFFIX.match(suffix) else ".img")
+    upload.file.seek(0)
+    with open(path, "wb") as fh:
+        shutil.copyfileobj(upload.file, fh, 1 << 20)
+    return Upload(role, name, path)
+
+
+def _plain(exc: InputError) -> str:
+    """The library's message without the server-side path it starts with."""
+    message = str(exc)
+    head, sep, rest = message.partition(": ")
+    return rest if sep and ("/" in head or "\\" in head) else message
+
+
+def _known(studio: Studio, job_id: str) -> dict[str, Any]:
+    if not studio.store.valid_id(job_id):
+        raise HTTPException(404, "no such job")
+    record = studio.get(job_id)
+    if record is None:
+        raise HTTPException(404, "no such job")
+    return record
+
+
+def _file(studio: Studio, job_id: str, name: str, missing: str) -> Path:
+    _known(studio, job_id)
+    path = studio.file(job_id, name)
+    if path is None:
+        raise HTTPException(404, missing)
+    return path
+
+
+def _download_name(job_id: str) -> str:
+    return f"painterly-{job_id[:8]}.png"
+
+
+def _view(record: dict[str, Any]) -> dict[str, Any]:
+    """The record as the API shows it: plus the URLs of its event stream and images."""
+    base = f"/api/jobs/{record['id']}"
+    preview = record.get("preview")
+    return {
+        **record,
+        "urls": {
+            "self": base,
+            "events": f"{base}/events",
+            "preview": f"{base}/preview?step={preview}" if preview is not None else None,
+            "result": f"{base}/result" if record.get("result") else None,
+        },
+    }
+
+
+async def _events(studio: Studio, job_id: str) -> AsyncIterator[str]:
+    """Server-sent events: the job's current state at once, then each change, until it ends.
+
+    Changes that come faster than the client reads are merged: it always gets the latest.
+    """
+    watcher = studio.watch(job_id)
+    try:
+        yield "retry: 2000\n\n"
+        sent = None
+        while True:
+            watcher.event.clear()
+            record = studio.get(job_id)
+            if record is None:  # evicted meanwhile
+                yield 'event: end\ndata: {"reason": "gone"}\n\n'
+                return
+            payload = json.dumps(_view(record))
+            if payload != sent:
+                yield f"event: job\ndata: {payload}\n\n"
+                sent = payload
+            if record["state"] in TERMINAL:
+                yield f'event: end\ndata: {{"state": "{record["state"]}"}}\n\n'
+                return
+            try:
+                await asyncio.wait_for(watcher.event.wait(), KEEPALIVE_SECONDS)
+            except asyncio.TimeoutError:
+                yield ": keep-alive\n\n"
+    finally:
+        studio.unwatch(job_id, watcher)
+
+
+# --- the page ---------------------------------------------------------------------------------
+
+
+def _static_dir() -> Path:
+    return Path(str(resources.files("painterly.web") / "static"))
+
+
+def _add_page(app: FastAPI) -> None:
+    static = _static_dir()
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(static / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=static), name="static")
+
+
+__all__ = ["create_app"]

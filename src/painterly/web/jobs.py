@@ -1,0 +1,336 @@
+"""The studio's jobs: a bounded queue, worker threads that run the library, live state.
+
+A job's life: ``queued`` -> ``running`` -> ``done`` | ``failed`` | ``cancelled`` (a queued job
+can go straight to ``cancelled``). The worker consumes the same ``Job.run()`` stream as the CLI
+and writes a preview JPEG every ``preview_interval`` seconds; closing the stream cancels the
+run. Jobs do not belong to a browser: a client that goes away leaves its job running. State
+changes wake the event streams that watch a job (see ``watch``); those live on the server's
+asyncio loop, the workers on their own threads, hence ``call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from painterly import io
+from painterly.api import Job, prepare
+from painterly.optimize import Progress
+from painterly.settings import InputError, Settings
+from painterly.web.store import PREVIEW, RESULT, TERMINAL, Store
+
+log = logging.getLogger("painterly.web")
+
+
+class QueueFull(Exception):
+    """More jobs are waiting than the queue holds."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded input, already saved in the job's folder."""
+
+    role: str  # "content" or "style"
+    name: str  # the file name the browser gave (for people, never for paths)
+    path: Path
+
+
+@dataclass(eq=False)
+class Watcher:
+    """One event stream waiting for a job's changes, on its own asyncio loop."""
+
+    loop: asyncio.AbstractEventLoop
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass(eq=False)
+class _Live:
+    """A job's mutable state; guarded by the Studio's lock."""
+
+    record: dict[str, Any]
+    settings: Settings | None = None
+    uploads: tuple[Upload, ...] = ()
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class Studio:
+    """The queue, the workers and every known job (those on disk included)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        queue_size: int = 8,
+        workers: int = 1,
+        preview_interval: float = 0.5,
+        preview_size: int = 512,
+    ) -> None:
+        self.store = store
+        self.workers = workers
+        self.preview_interval = preview_interval
+        self.preview_size = preview_size
+        self._lock = threading.Lock()
+        self._jobs: dict[str, _Live] = {}
+        self._watchers: dict[str, set[Watcher]] = {}
+        self._queue: queue.Queue[str] = queue.Queue(maxsize=queue_size)
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load the jobs on disk (an unfinished one was cut off by a stop), start the workers."""
+        self.store.open()
+        for record in self.store.records():
+            if record.get("state") not in TERMINAL:
+                record.update(state="failed", error="the server stopped before this job ended")
+                self.store.write_record(record)
+            self._jobs[record["id"]] = _Live(record)
+        self._evict()
+        self._stopping.clear()
+        for n in range(self.workers):
+            thread = threading.Thread(target=self._work, name=f"painterly-worker-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Cancel what runs and wait for the workers (a run stops after its current step)."""
+        self._stopping.set()
+        with self._lock:
+            for live in self._jobs.values():
+                live.cancel.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    # --- requests ---------------------------------------------------------------------------
+
+    def submit(self, job_id: str, uploads: list[Upload], settings: Settings) -> dict[str, Any]:
+        """Queue a job whose inputs are saved in its folder; QueueFull when no room is left."""
+        record = {
+            "id": job_id,
+            "state": "queued",
+            "created": time.time(),
+            "started": None,
+            "finished": None,
+            "step": 0,
+            "total": settings.total_steps,
+            "losses": {},
+            "elapsed": 0.0,
+            "eta": None,
+            "size": None,
+            "error": None,
+            "preview": None,
+            "result": False,
+            "settings": settings.to_dict(),
+            "inputs": [
+                {"role": u.role, "name": u.name, "sha256": io.sha256_file(u.path)} for u in uploads
+            ],
+        }
+        with self._lock:
+            self._jobs[job_id] = _Live(record, settings, tuple(uploads))
+            try:
+                self._queue.put_nowait(job_id)
+            except queue.Full:
+                del self._jobs[job_id]
+                raise QueueFull from None
+        self.store.write_record(record)
+        return dict(record)
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """A copy of the job's record, or None if there is no such job."""
+        with self._lock:
+            live = self._jobs.get(job_id)
+            return _copy(live.record) if live is not None else None
+
+    def list(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest jobs first."""
+        with self._lock:
+            records = [_copy(live.record) for live in self._jobs.values()]
+        return sorted(records, key=lambda r: r["created"], reverse=True)[:limit]
+
+    def cancel(self, job_id: str) -> dict[str, Any] | None:
+        """Cancel a queued or running job (a running one stops after its current step)."""
+        with self._lock:
+            live = self._jobs.get(job_id)
+            if live is None:
+                return None
+            live.cancel.set()
+            queued = live.record["state"] == "queued"
+        if queued:
+            self._finish(job_id, "cancelled")
+        return self.get(job_id)
+
+    def file(self, job_id: str, name: str) -> Path | None:
+        """``result.png`` or ``preview.jpg`` of a known job, if it exists."""
+        if name not in (RESULT, PREVIEW) or self.get(job_id) is None:
+            return None
+        path = self.store.folder(job_id) / name
+        return path if path.is_file() else None
+
+    # --- watching (called on the asyncio loop) ----------------------------------------------
+
+    def watch(self, job_id: str) -> Watcher:
+        watcher = Watcher(asyncio.get_running_loop())
+        with self._lock:
+            self._watchers.setdefault(job_id, set()).add(watcher)
+        return watcher
+
+    def unwatch(self, job_id: str, watcher: Watcher) -> None:
+        with self._lock:
+            self._watchers.get(job_id, set()).discard(watcher)
+
+    def _notify(self, job_id: str) -> None:
+        with self._lock:
+            watchers = list(self._watchers.get(job_id, ()))
+        for watcher in watchers:
+            try:
+                watcher.loop.call_soon_threadsafe(watcher.event.set)
+            except RuntimeError:  # that loop has closed: the stream is gone
+                self.unwatch(job_id, watcher)
+
+    # --- the worker -------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                job_id = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            with self._lock:
+                live = self._jobs.get(job_id)
+            if live is None:
+                continue
+            if live.cancel.is_set():  # cancelled while it waited
+                _remove_inputs(live)
+                continue
+            self._run(job_id, live)
+
+    def _run(self, job_id: str, live: _Live) -> None:
+        """Run one job to its end, whatever happens; the inputs are removed afterwards."""
+        self._update(job_id, state="running", started=time.time(), persist=True)
+        try:
+            state = self._optimise(job_id, live)
+            self._finish(job_id, state)
+        except InputError as exc:
+            self._finish(job_id, "failed", str(exc))
+        except Exception as exc:  # a bug or a failed run: keep serving, say what happened
+            log.exception("job %s failed", job_id)
+            self._finish(job_id, "failed", f"{type(exc).__name__}: {exc}")
+        finally:
+            _remove_inputs(live)
+            self._evict()
+
+    def _optimise(self, job_id: str, live: _Live) -> str:
+        """Prepare and run; returns "done" or "cancelled"."""
+        content = live.uploads[0]
+        styles = [u.path for u in live.uploads[1:]]
+        job = prepare(content.path, styles, live.settings)
+        metadata = self._metadata(job, live)
+        self._update(job_id, settings=job.record["settings"], total=job.total_steps, persist=True)
+        folder = self.store.folder(job_id)
+        last: Progress | None = None
+        shown = 0.0
+        stream = job.run()
+        try:
+            for progress in stream:
+                last = progress
+                if live.cancel.is_set():
+                    break
+                fields = _progress_fields(progress)
+                if progress.done or time.monotonic() - shown >= self.preview_interval:
+                    fields["preview"] = self._preview(job_id, progress)
+                    shown = time.monotonic()
+                self._update(job_id, **fields)
+        finally:
+            stream.close()  # stops the optimisation if we broke out
+        if live.cancel.is_set():
+            if last is not None:
+                self._update(job_id, preview=self._preview(job_id, last))
+            return "cancelled"
+        assert last is not None  # steps >= 1 is validated by Settings
+        io.save_image(last.image(), folder / RESULT, metadata)
+        return "done"
+
+    def _metadata(self, job: Job, live: _Live) -> dict[str, Any]:
+        """The library's record, with the names people uploaded and the inputs' checksums."""
+        inputs = live.record["inputs"]
+        pairs = zip(inputs[1:], job.record["styles"], strict=True)
+        styles = [[entry["name"], weight] for entry, (_, weight) in pairs]
+        return {**job.record, "content": inputs[0]["name"], "styles": styles, "inputs": inputs}
+
+    def _preview(self, job_id: str, progress: Progress) -> int:
+        """Write the preview JPEG (at most ``preview_size`` px); returns its step."""
+        picture = io.to_pil(progress.image())
+        picture.thumbnail((self.preview_size, self.preview_size))
+        io.save_image(picture, self.store.folder(job_id) / PREVIEW)
+        return progress.step
+
+    def _update(self, job_id: str, *, persist: bool = False, **changes: Any) -> None:
+        with self._lock:
+            live = self._jobs[job_id]
+            live.record.update(changes)
+            record = _copy(live.record)
+        if persist:
+            self.store.write_record(record)
+        self._notify(job_id)
+
+    def _finish(self, job_id: str, state: str, error: str | None = None) -> None:
+        self._update(
+            job_id,
+            state=state,
+            error=error,
+            finished=time.time(),
+            eta=None,
+            result=state == "done",
+            persist=True,
+        )
+
+    def _evict(self) -> None:
+        with self._lock:
+            records = sorted(
+                (_copy(live.record) for live in self._jobs.values()), key=lambda r: r["created"]
+            )
+        for job_id in self.store.evict(records):
+            with self._lock:
+                self._jobs.pop(job_id, None)
+
+
+def check_image(path: Path, max_pixels: int) -> None:
+    """Raise InputError unless ``path`` is an image the library can read (it is decoded)."""
+    io.open_image(path, max_pixels).close()
+
+
+def _remove_inputs(live: _Live) -> None:
+    """Uploads are kept only until their job ends; the record keeps their checksums."""
+    for upload in live.uploads:
+        upload.path.unlink(missing_ok=True)
+
+
+def _progress_fields(progress: Progress) -> dict[str, Any]:
+    remaining = progress.total - progress.step
+    return {
+        "step": progress.step,
+        "total": progress.total,
+        "losses": dict(progress.losses),
+        "elapsed": round(progress.elapsed, 3),
+        "eta": round(progress.elapsed / progress.step * remaining, 1) if progress.step else None,
+        "size": list(progress.size),
+    }
+
+
+def _copy(record: dict[str, Any]) -> dict[str, Any]:
+    """A copy deep enough that callers never see the worker's later changes."""
+    return {
+        k: dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v
+        for k, v in record.items()
+    }
+
+
+__all__ = ["QueueFull", "Studio", "Upload", "Watcher", "check_image"]

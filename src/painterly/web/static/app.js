@@ -1,0 +1,366 @@
+// painterly studio: the page. It uses only the JSON API described in docs/web.md.
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const TERMINAL = new Set(["done", "failed", "cancelled"]);
+  const LOSS_ORDER = ["total", "content", "style", "tv"];
+
+  // A token (needed when the server listens beyond loopback) comes in the address once;
+  // it is kept for the tab so that reloads work, and sent with every API request.
+  const token = (() => {
+    const given = new URLSearchParams(location.search).get("token");
+    if (given) sessionStorage.setItem("painterly-token", given);
+    return given || sessionStorage.getItem("painterly-token") || "";
+  })();
+
+  const state = {
+    schema: null,
+    content: null,
+    styles: [],
+    current: null, // id of the job shown
+    source: null, // its EventSource
+    shownPreview: null,
+  };
+
+  function withToken(url) {
+    if (!token) return url;
+    return url + (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token);
+  }
+
+  async function api(path, options = {}) {
+    const headers = Object.assign({}, options.headers || {});
+    if (token) headers["X-Painterly-Token"] = token;
+    const response = await fetch(path, Object.assign({}, options, { headers }));
+    let body = null;
+    try { body = await response.json(); } catch (_) { body = null; }
+    if (!response.ok) {
+      const message = body && body.error ? body.error : `${response.status} ${response.statusText}`;
+      throw new Error(typeof message === "string" ? message : JSON.stringify(message));
+    }
+    return body;
+  }
+
+  // --- the settings form, built from the server's schema of the Settings dataclass ---
+
+  function label(name) {
+    const text = name.replace(/_/g, " ");
+    return text.charAt(0).toUpperCase() + text.slice(1);
+  }
+
+  function makeInput(name, prop) {
+    let input;
+    if (prop.enum) {
+      input = document.createElement("select");
+      for (const choice of prop.enum) {
+        const option = document.createElement("option");
+        option.value = option.textContent = choice;
+        input.appendChild(option);
+      }
+    } else {
+      input = document.createElement("input");
+      if (prop.type === "integer" || prop.type === "number") {
+        input.type = "number";
+        input.step = prop.type === "integer" ? "1" : "any";
+        input.inputMode = prop.type === "integer" ? "numeric" : "decimal";
+      } else {
+        input.type = "text";
+      }
+      if (prop.nullable) input.placeholder = "auto";
+    }
+    input.id = "setting-" + name;
+    input.name = name;
+    return input;
+  }
+
+  function setDefault(input, prop) {
+    const value = prop.default;
+    input.value = value === null || value === undefined ? "" : Array.isArray(value) ? value.join(",") : String(value);
+  }
+
+  function buildForm(schema) {
+    const main = new Set(schema["x-main"]);
+    for (const name of schema["x-order"]) {
+      const prop = schema.properties[name];
+      const field = document.createElement("div");
+      field.className = "field" + (prop.type === "array" ? " wide" : "");
+      const input = makeInput(name, prop);
+      setDefault(input, prop);
+      const title = document.createElement("label");
+      title.htmlFor = input.id;
+      title.textContent = label(name);
+      const help = document.createElement("span");
+      help.className = "help";
+      help.textContent = prop.description;
+      field.append(title, input, help);
+      $(main.has(name) ? "main-fields" : "more-fields").appendChild(field);
+    }
+  }
+
+  function resetForm() {
+    for (const [name, prop] of Object.entries(state.schema.properties)) {
+      setDefault($("setting-" + name), prop);
+    }
+  }
+
+  function parseValue(text, prop, name) {
+    const one = (raw, type) => {
+      if (type === "integer" || type === "number") {
+        const n = Number(raw);
+        if (raw === "" || !Number.isFinite(n)) throw new Error(`${label(name)}: "${raw}" is not a number`);
+        return n;
+      }
+      return raw;
+    };
+    if (prop.type === "array") {
+      return text.split(",").map((s) => s.trim()).filter(Boolean).map((s) => one(s, prop.items.type));
+    }
+    return one(text, prop.type);
+  }
+
+  // Only the values that differ from the defaults are sent: the server's Settings fills in
+  // the rest, so the request says exactly what the user chose.
+  function collectSettings() {
+    const out = {};
+    for (const [name, prop] of Object.entries(state.schema.properties)) {
+      const text = $("setting-" + name).value.trim();
+      if (text === "") {
+        if (prop.nullable && prop.default !== null) out[name] = null;
+        if (prop.nullable || prop.default === null) continue;
+        throw new Error(`${label(name)} needs a value`);
+      }
+      const value = parseValue(text, prop, name);
+      if (JSON.stringify(value) !== JSON.stringify(prop.default)) out[name] = value;
+    }
+    return out;
+  }
+
+  // --- choosing images ---
+
+  function thumb(file, onRemove) {
+    const box = document.createElement("div");
+    box.className = "thumb";
+    const img = document.createElement("img");
+    img.src = URL.createObjectURL(file);
+    img.alt = file.name;
+    const name = document.createElement("span");
+    name.textContent = file.name;
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.title = "Remove";
+    remove.textContent = "×";
+    remove.addEventListener("click", (event) => {
+      event.preventDefault();
+      event.stopPropagation();
+      URL.revokeObjectURL(img.src);
+      onRemove();
+    });
+    box.append(img, name, remove);
+    return box;
+  }
+
+  function renderChosen() {
+    const content = $("content-thumbs");
+    content.replaceChildren();
+    if (state.content) content.appendChild(thumb(state.content, () => { state.content = null; renderChosen(); }));
+    $("content-drop").classList.toggle("filled", !!state.content);
+    const styles = $("style-thumbs");
+    styles.replaceChildren(...state.styles.map((file, i) => thumb(file, () => { state.styles.splice(i, 1); renderChosen(); })));
+    $("style-drop").classList.toggle("filled", state.styles.length > 0);
+  }
+
+  function images(fileList) {
+    return Array.from(fileList).filter((f) => f.type === "" || f.type.startsWith("image/"));
+  }
+
+  function wireDrop(zone, input, take) {
+    input.addEventListener("change", () => { take(images(input.files)); input.value = ""; });
+    zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
+    zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+    zone.addEventListener("drop", (event) => {
+      event.preventDefault();
+      zone.classList.remove("over");
+      take(images(event.dataTransfer.files));
+    });
+  }
+
+  // --- a job: start, follow, show ---
+
+  function showError(id, message) {
+    const el = $(id);
+    el.textContent = message || "";
+    el.hidden = !message;
+  }
+
+  async function start(event) {
+    event.preventDefault();
+    showError("form-error", "");
+    try {
+      if (!state.content) throw new Error("Choose a photo first.");
+      if (!state.styles.length) throw new Error("Choose at least one painting.");
+      const form = new FormData();
+      form.append("content", state.content, state.content.name);
+      for (const file of state.styles) form.append("style", file, file.name);
+      form.append("settings", JSON.stringify(collectSettings()));
+      $("start").disabled = true;
+      const job = await api("/api/jobs", { method: "POST", body: form });
+      state.shownPreview = null;
+      show(job);
+      follow(job.id);
+      refreshJobs();
+    } catch (err) {
+      showError("form-error", err.message);
+    } finally {
+      $("start").disabled = false;
+    }
+  }
+
+  function follow(id) {
+    if (state.source) state.source.close();
+    const source = new EventSource(withToken(`/api/jobs/${id}/events`));
+    state.source = source;
+    source.addEventListener("job", (event) => {
+      const job = JSON.parse(event.data);
+      if (job.id === state.current) show(job);
+      if (TERMINAL.has(job.state)) refreshJobs();
+    });
+    source.addEventListener("end", () => { source.close(); refreshJobs(); });
+  }
+
+  function seconds(s) {
+    if (s === null || s === undefined) return "";
+    if (s < 60) return `${Math.max(1, Math.round(s))} s`;
+    const m = Math.floor(s / 60);
+    return `${m} min ${Math.round(s - 60 * m)} s`;
+  }
+
+  function number(x) {
+    return Math.abs(x) >= 1000 || (Math.abs(x) < 0.001 && x !== 0) ? x.toExponential(2) : x.toPrecision(3);
+  }
+
+  function showPreview(url) {
+    if (!url || url === state.shownPreview) return;
+    state.shownPreview = url;
+    const next = new Image();
+    next.onload = () => {
+      const img = $("preview");
+      img.src = next.src;
+      img.hidden = false;
+      $("placeholder").hidden = true;
+    };
+    next.src = withToken(url);
+  }
+
+  function show(job) {
+    state.current = job.id;
+    const badge = $("state");
+    badge.textContent = job.state;
+    badge.dataset.state = job.state;
+    $("step-text").textContent = job.total ? `Step ${job.step} of ${job.total}` : "";
+    $("eta").textContent = job.state === "running" && job.eta !== null ? `· ${seconds(job.eta)} left`
+      : TERMINAL.has(job.state) && job.elapsed ? `· ${seconds(job.elapsed)}` : "";
+    $("bar").style.width = job.total ? `${(100 * job.step) / job.total}%` : "0";
+    const losses = $("losses");
+    losses.replaceChildren(...LOSS_ORDER.filter((k) => k in job.losses).map((k) => {
+      const row = document.createElement("div");
+      const dt = document.createElement("dt");
+      dt.textContent = k;
+      const dd = document.createElement("dd");
+      dd.textContent = number(job.losses[k]);
+      row.append(dt, dd);
+      return row;
+    }));
+    showError("job-error", job.state === "failed" ? job.error : "");
+    $("cancel").hidden = TERMINAL.has(job.state);
+    const download = $("download");
+    download.hidden = !job.urls.result;
+    if (job.urls.result) {
+      download.href = withToken(job.urls.result);
+      download.download = `painterly-${job.id.slice(0, 8)}.png`;
+    }
+    if (job.urls.preview) showPreview(job.urls.preview);
+    for (const card of document.querySelectorAll(".job")) card.classList.toggle("selected", card.dataset.id === job.id);
+  }
+
+  function clearStage() {
+    $("preview").hidden = true;
+    $("placeholder").hidden = false;
+    state.shownPreview = null;
+  }
+
+  async function select(job) {
+    clearStage();
+    show(job);
+    if (!TERMINAL.has(job.state)) follow(job.id);
+  }
+
+  async function cancel() {
+    if (!state.current) return;
+    try {
+      show(await api(`/api/jobs/${state.current}`, { method: "DELETE" }));
+    } catch (err) {
+      showError("job-error", err.message);
+    }
+  }
+
+  // --- recent jobs ---
+
+  function jobCard(job) {
+    const card = document.createElement("li");
+    card.className = "job" + (job.id === state.current ? " selected" : "");
+    card.dataset.id = job.id;
+    card.title = job.inputs.map((i) => i.name).join(" × ");
+    const pic = document.createElement("div");
+    pic.className = "pic";
+    if (job.urls.preview) {
+      const img = document.createElement("img");
+      img.loading = "lazy";
+      img.alt = "";
+      img.src = withToken(job.urls.preview);
+      pic.appendChild(img);
+    }
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = job.inputs.length ? job.inputs[0].name : job.id.slice(0, 8);
+    const badge = document.createElement("span");
+    badge.className = "badge";
+    badge.dataset.state = job.state;
+    badge.textContent = job.state;
+    meta.append(name, badge);
+    card.append(pic, meta);
+    card.addEventListener("click", () => select(job));
+    return card;
+  }
+
+  async function refreshJobs() {
+    try {
+      const { jobs } = await api("/api/jobs");
+      $("jobs").replaceChildren(...jobs.map(jobCard));
+      $("no-jobs").hidden = jobs.length > 0;
+    } catch (err) {
+      showError("job-error", err.message);
+    }
+  }
+
+  async function init() {
+    wireDrop($("content-drop"), $("content-input"), (files) => { if (files.length) state.content = files[0]; renderChosen(); });
+    wireDrop($("style-drop"), $("style-input"), (files) => { state.styles.push(...files); renderChosen(); });
+    $("job-form").addEventListener("submit", start);
+    $("reset").addEventListener("click", () => resetForm());
+    $("cancel").addEventListener("click", cancel);
+    try {
+      const [info, schema] = await Promise.all([api("/api/info"), api("/api/settings")]);
+      $("version").textContent = "v" + info.version;
+      state.schema = schema;
+      buildForm(schema);
+      document.body.dataset.ready = "1";
+    } catch (err) {
+      showError("form-error", "Cannot reach the studio: " + err.message);
+    }
+    refreshJobs();
+  }
+
+  init();
+})();
