@@ -43,8 +43,10 @@
 
   // --- the settings form, built from the server's schema of the Settings dataclass ---
 
+  const ACRONYMS = { tv: "TV", lr: "LR", ema: "EMA" };
+
   function label(name) {
-    const text = name.replace(/_/g, " ");
+    const text = name.split("_").map((w) => ACRONYMS[w] || w).join(" ");
     return text.charAt(0).toUpperCase() + text.slice(1);
   }
 
@@ -256,6 +258,7 @@
     const badge = $("state");
     badge.textContent = job.state;
     badge.dataset.state = job.state;
+    badge.dataset.job = job.id;
     $("step-text").textContent = job.total ? `Step ${job.step} of ${job.total}` : "";
     $("eta").textContent = job.state === "running" && job.eta !== null ? `· ${seconds(job.eta)} left`
       : TERMINAL.has(job.state) && job.elapsed ? `· ${seconds(job.elapsed)}` : "";
