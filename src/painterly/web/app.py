@@ -101,6 +101,12 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 def _add_api(app: FastAPI, studio: Studio, max_upload_bytes: int, token_required: bool) -> None:
+    _add_meta(app, studio, max_upload_bytes, token_required)
+    _add_jobs(app, studio, max_upload_bytes)
+    _add_outputs(app, studio)
+
+
+def _add_meta(app: FastAPI, studio: Studio, max_upload_bytes: int, token_required: bool) -> None:
     @app.get("/api/info")
     def info() -> dict[str, Any]:
         return {
@@ -118,6 +124,8 @@ def _add_api(app: FastAPI, studio: Studio, max_upload_bytes: int, token_required
     def list_jobs() -> dict[str, Any]:
         return {"jobs": [_view(r) for r in studio.list()]}
 
+
+def _add_jobs(app: FastAPI, studio: Studio, max_upload_bytes: int) -> None:
     @app.post("/api/jobs", status_code=201)
     async def create_job(request: Request) -> dict[str, Any]:
         _check_length(request, max_upload_bytes)
@@ -140,6 +148,8 @@ def _add_api(app: FastAPI, studio: Studio, max_upload_bytes: int, token_required
         cancelled = studio.cancel(job_id)
         return _view(cancelled if cancelled is not None else record)
 
+
+def _add_outputs(app: FastAPI, studio: Studio) -> None:
     @app.get("/api/jobs/{job_id}/events")
     def job_events(job_id: str) -> StreamingResponse:
         _known(studio, job_id)
