@@ -376,8 +376,15 @@ def _progress_bar(total: int, quiet: bool, initial: int = 0) -> Any:
         return None
     from tqdm import tqdm
 
+    # mininterval=0: a step is at least tens of milliseconds, so every step may redraw.
     return tqdm(
-        total=total, initial=initial, unit="step", file=sys.stderr, dynamic_ncols=True, leave=False
+        total=total,
+        initial=initial,
+        unit="step",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        leave=False,
+        mininterval=0,
     )
 
 
