@@ -137,3 +137,19 @@ def test_checkpoint_path_checks(images, tmp_path, capsys):
     assert cli.main([*base, "--checkpoint", str(tmp_path / "c"), "--checkpoint-every", "-1"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert "does not exist" in err[0] and "overwrite" in err[1] and "must be 0 or more" in err[2]
+
+
+def test_checkpoint_covers_masks_and_init_images(images, tmp_path):
+    from painterly.settings import Settings
+
+    s = Settings(init=str(images["the_scream"]), mask="m.png", style_mask=("a.png", "b.png"))
+    paths = cli._input_paths("c.png", (("s1.png", 1.0), ("s2.png", 1.0)), s)
+    assert paths == [
+        "c.png",
+        "s1.png",
+        "s2.png",
+        str(images["the_scream"]),
+        "m.png",
+        "a.png",
+        "b.png",
+    ]

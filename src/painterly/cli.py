@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from painterly.arch import LAYER_TABLE, downsampling
-from painterly.settings import InputError, InputNotice, Settings
+from painterly.settings import INITS, InputError, InputNotice, Settings
 from painterly.version import __version__
 
 PROG = "painterly"
@@ -207,7 +207,7 @@ def _cmd_stylize(argv: list[str]) -> int:
 
     from painterly import api, io  # torch loads here, after the cheap checks
 
-    inputs = [args.content, *(p for p, _ in styles)]
+    inputs = _input_paths(args.content, styles, settings)
     output = io.check_output_path(args.output)
     _check_not_an_input(output, inputs)
     ck_path = None
@@ -284,7 +284,7 @@ def _drive(job: Any, opts: _RunOptions, resume: Any = None, sums: dict | None = 
     from painterly.optimize import NumericsError
 
     if opts.checkpoint is not None and sums is None:
-        sums = checkpoint.checksums([opts.content, *(p for p, _ in opts.styles)])
+        sums = checkpoint.checksums(_input_paths(opts.content, opts.styles, job.settings))
 
     def save_checkpoint(progress: Any) -> None:
         assert opts.checkpoint is not None and sums is not None
@@ -358,6 +358,14 @@ def _write_interrupted(last: Any, opts: _RunOptions, record: dict) -> None:
     if opts.checkpoint is not None and opts.checkpoint.exists():
         hint = f"; '{PROG} resume {opts.checkpoint}' continues"
     _say(f"interrupted at step {last.step}; wrote the image so far to {opts.output}{hint}")
+
+
+def _input_paths(content: str, styles: Any, settings: Settings) -> list[str]:
+    """Every file a run reads: content, styles, and the init image and masks when given."""
+    extra = [settings.init] if settings.init not in INITS else []
+    extra += [settings.mask] if settings.mask is not None else []
+    extra += list(settings.style_mask or ())
+    return [content, *(p for p, _ in styles), *extra]
 
 
 def _check_checkpoint_path(path: Path, others: list[str]) -> Path:
