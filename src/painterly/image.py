@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from painterly.losses import sqrtm_psd
+
 
 def fit_size(height: int, width: int, long_side: int) -> tuple[int, int]:
     """``(H, W)`` with the long side set to ``long_side`` and the aspect ratio kept."""
@@ -84,15 +86,9 @@ def match_colour_statistics(style: torch.Tensor, content: torch.Tensor) -> torch
     eye = 1e-5 * torch.eye(3, dtype=torch.float64)
     cov_s = torch.cov(s) + eye
     cov_c = torch.cov(c) + eye
-    a = _sqrtm(cov_c) @ torch.linalg.inv(_sqrtm(cov_s))
+    a = sqrtm_psd(cov_c) @ torch.linalg.inv(sqrtm_psd(cov_s))
     out = a @ (s - mu_s) + mu_c
     return out.reshape(style.shape).to(style.dtype).clamp(0, 1)
-
-
-def _sqrtm(matrix: torch.Tensor) -> torch.Tensor:
-    """Square root of a symmetric positive definite matrix, via its eigendecomposition."""
-    values, vectors = torch.linalg.eigh(matrix)
-    return vectors @ torch.diag(values.clamp_min(0).sqrt()) @ vectors.T
 
 
 def blur(image: torch.Tensor, sigma: float) -> torch.Tensor:

@@ -7,17 +7,18 @@ The feature extractor applies that preprocessing; nothing else knows about BGR o
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import re
 import urllib.error
 from collections.abc import Callable
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 
 import torch
 
 from painterly.arch import CONV_LAYERS, LAYER_INDEX, LAYER_TABLE
-from painterly.io import sha256_file
 from painterly.settings import WEIGHT_FILE_SUFFIXES, InputError
 
 StateDict = dict[str, torch.Tensor]
@@ -112,13 +113,14 @@ def decode_quantized(q_state: dict[str, torch.Tensor]) -> StateDict:
 
 def load_caffe() -> Weights:
     path = caffe_path()
-    actual = sha256_file(path)
+    data = path.read_bytes()  # read once: hashed, then decoded from memory
+    actual = hashlib.sha256(data).hexdigest()
     if actual != CAFFE_SHA256:
         raise WeightsError(
             f"{path}: SHA-256 is {actual[:16]}..., expected {CAFFE_SHA256[:16]}...; "
             f"the file is damaged or from another version (reinstall {CAFFE_PACKAGE})"
         )
-    q_state = torch.load(path, map_location="cpu", weights_only=True)
+    q_state = torch.load(BytesIO(data), map_location="cpu", weights_only=True)
     return Weights(
         "caffe",
         str(path),
