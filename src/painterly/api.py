@@ -17,7 +17,7 @@ from PIL import Image
 from painterly import guides, io, runtime, weights
 from painterly.arch import downsampling
 from painterly.features import VGGFeatures
-from painterly.image import fit_size, gray, luminance, resize, resize_long_side
+from painterly.image import fit_size, resize, resize_long_side
 from painterly.optimize import INITS, Progress, RunState, Stage, initial_image, run
 from painterly.settings import InputError, Settings
 from painterly.version import __version__
@@ -92,10 +92,7 @@ def prepare(
     _check_extractor(extractor, s)
     first = stages[0]
     if init_img is not None:
-        init_img = resize(init_img, first.size)
-        if s.preserve_color == "luminance":
-            init_img = gray(luminance(init_img))
-        init_img = init_img.to(device)
+        init_img = guides.colour_start(s.preserve_color, resize(init_img, first.size)).to(device)
     start = initial_image(s.init, first.content, runtime.generator(s.seed), init_img)
     record = {
         "version": __version__,

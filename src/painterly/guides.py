@@ -48,6 +48,11 @@ def colour_mode(
     return content, styles, None
 
 
+def colour_start(mode: str, image: torch.Tensor) -> torch.Tensor:
+    """A start image (``--init PATH``) in the space the colour mode optimises in."""
+    return gray(luminance(image)) if mode == "luminance" else image
+
+
 @dataclass(frozen=True)
 class Masks:
     """The masks of a run, ``(1, 1, H, W)`` in [0, 1] at their own size; ``at`` resizes."""
