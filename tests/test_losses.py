@@ -121,3 +121,19 @@ def test_guided_statistics_see_only_their_region():
     assert torch.allclose(m, m_ref) and torch.allclose(c, c_ref)
     with pytest.raises(ValueError, match="do not fit"):
         losses.gram(f, torch.ones(1, 1, 3, 3))
+
+
+def test_bf16_features_give_float32_statistics_close_to_float32_ones():
+    torch.manual_seed(0)
+    f = torch.rand(1, 16, 24, 24)
+    half = f.bfloat16()
+    g = losses.gram(half)
+    assert g.dtype == torch.float32
+    # bf16 products, float32 accumulation: only the inputs' and result's rounding remains.
+    assert losses.relative_error(g, losses.gram(half.float())) < 1e-4
+    assert losses.relative_error(g, losses.gram(f)) < 1e-4
+    mask = torch.rand(1, 1, 24, 24)
+    assert losses.gram(half, mask).dtype == torch.float32
+    assert losses.relative_error(half, f).dtype == torch.float32
+    mean, cov = losses.mean_cov(half)
+    assert mean.dtype == cov.dtype == torch.float32

@@ -21,20 +21,31 @@ import torch
 EPS = 1e-12  # keeps a relative error finite when the target is all zeros
 
 
+def _wide(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32, or as it is when already wider (float64 gradient checks)."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
 def gram(features: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
     """Channel correlations averaged over positions: ``(N, C, H, W) -> (N, C, C)``.
 
     With ``weights`` ``(N|1, 1, H, W)`` (>= 0), a *guided* Gram matrix (Gatys et al. 2017):
     the weighted average over positions, so only a region's texture counts.
+
+    The product runs in the features' dtype: bfloat16 features (from an autocast pass)
+    multiply at bfloat16 speed, accumulating in float32 inside the kernel, which keeps the
+    rounding of the result (2^-9 relative) far below any style distance worth resolving
+    (docs/benchmarks.md). The result is float32 (float64 for float64 features).
     """
     if features.dim() != 4:
         raise ValueError(f"gram expects (N, C, H, W) features, got shape {tuple(features.shape)}")
     n, c, h, w = features.shape
     flat = features.reshape(n, c, h * w)
     if weights is None:
-        return torch.bmm(flat, flat.transpose(1, 2)) / (h * w)
+        return _wide(torch.bmm(flat, flat.transpose(1, 2))) / (h * w)
     wflat = _position_weights(weights, n, h, w)
-    return torch.bmm(flat * wflat, flat.transpose(1, 2)) / wflat.sum(2, keepdim=True).clamp_min(EPS)
+    product = _wide(torch.bmm(flat * wflat.to(flat.dtype), flat.transpose(1, 2)))
+    return product / _wide(wflat).sum(2, keepdim=True).clamp_min(EPS)
 
 
 def _position_weights(weights: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
@@ -44,12 +55,14 @@ def _position_weights(weights: torch.Tensor, n: int, h: int, w: int) -> torch.Te
 
 
 def relative_error(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """``||x - t||^2 / ||t||^2`` per batch item, averaged over the batch: ``(N, ...) -> ()``."""
+    """``||x - t||^2 / ||t||^2`` per batch item, averaged over the batch: ``(N, ...) -> ()``.
+    Computed in float32 at least, whatever the inputs' dtype."""
     if x.shape != target.shape:
         raise ValueError(f"shape mismatch: {tuple(x.shape)} vs target {tuple(target.shape)}")
     if x.dim() < 2:
         raise ValueError(f"expected a batch (N, ...), got shape {tuple(x.shape)}")
     dims = tuple(range(1, x.dim()))
+    x, target = _wide(x), _wide(target)
     err = (x - target).pow(2).sum(dims)
     return (err / target.pow(2).sum(dims).clamp_min(EPS)).mean()
 
@@ -84,11 +97,11 @@ def mean_cov(
     if features.dim() != 4:
         raise ValueError(f"mean_cov expects (N, C, H, W) features, got {tuple(features.shape)}")
     n, c, h, w = features.shape
-    flat = features.reshape(n, c, h * w)
+    flat = _wide(features).reshape(n, c, h * w)  # centred sums need float32 at least
     if weights is None:
         wflat = torch.full((n, 1, h * w), 1.0 / (h * w), dtype=flat.dtype, device=flat.device)
     else:
-        wflat = _position_weights(weights, n, h, w)
+        wflat = _wide(_position_weights(weights, n, h, w))
         wflat = wflat / wflat.sum(2, keepdim=True).clamp_min(EPS)
     mean = (flat * wflat).sum(2)
     centered = flat - mean.unsqueeze(2)

@@ -94,7 +94,7 @@ class Objective:
         regions = list(regions) if regions else [Region(None, tuple(styles))]
         with torch.no_grad():
             feats = self.features(content)
-            self.content_targets = {n: feats[n].detach() for n in self.content_layers}
+            self.content_targets = {n: feats[n].detach().float() for n in self.content_layers}
             self.regions = [self._region(r, feats) for r in regions if _share(r.mask) > 0]
 
     def _region(self, region: Region, content_feats: dict[str, torch.Tensor]) -> _Prepared:
@@ -131,15 +131,16 @@ class Objective:
         return {name: self.stat.target(parts) for name, parts in sums.items()}
 
     def features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        """VGG features, computed under autocast when asked, returned as float32.
+        """VGG features, computed under autocast when asked, in the dtype the pass gave.
 
-        The convolutions are where the time goes and tolerate bfloat16; Gram matrices and
-        relative errors are sums of many products and stay in float32.
+        The convolutions are where the time goes and tolerate bfloat16. The losses take
+        the features as they come: Gram products run at the features' dtype with float32
+        accumulation and a float32 result; means, covariances and relative errors are
+        computed in float32 (losses.py).
         """
         enabled = self.autocast is not None
         with torch.autocast(image.device.type, dtype=self.autocast, enabled=enabled):
-            feats = self.extractor(image)
-        return {name: f.float() for name, f in feats.items()}
+            return self.extractor(image)
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """``(1, 3, H, W)`` -> (total loss, ``{"content", "style", "tv", "total"}`` as floats)."""
@@ -185,4 +186,5 @@ def _layer_weights(mask: torch.Tensor | None, features: torch.Tensor) -> torch.T
     masked features ``(F * m)(F * m)^T`` (Gatys et al. 2017)."""
     if mask is None:
         return None
-    return F.adaptive_avg_pool2d(mask.to(features), features.shape[-2:]).pow(2)
+    mask = mask.to(features.device, torch.float32)
+    return F.adaptive_avg_pool2d(mask, features.shape[-2:]).pow(2)
