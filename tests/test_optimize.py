@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from painterly import optimize
-from painterly.image import resize_long_side
+from painterly.image import resize, resize_long_side
 from painterly.io import load_image
 from painterly.objective import Objective
 from painterly.settings import Settings
@@ -175,3 +175,18 @@ def test_ema_shows_a_moving_average_and_resumes_exactly(extractor, pair):
     assert saved.average is not None and saved.average_count == 3
     rest = list(optimize.run(extractor, _one(content, style, 6), s, content, resume=saved))
     assert torch.equal(rest[-1].image(), images[-1])
+
+
+def test_a_finer_scale_starts_with_the_photo_detail_the_coarser_could_not_hold(images):
+    content = load_image(images["tubingen"])
+    small = resize_long_side(content, 40)
+    # The coarse picture *is* the photo at 40 px: adding back the lost detail gives the photo.
+    assert torch.allclose(optimize._upscale(small, content), content.clamp(0, 1), atol=1e-5)
+    # A coarse picture that differs keeps its difference (blurred), plus the photo's detail.
+    painted = (small + 0.2).clamp(0, 1)
+    start = optimize._upscale(painted, content)
+    assert start.shape == content.shape and 0 <= start.min() and start.max() <= 1
+    plain = resize(painted, tuple(content.shape[-2:]))
+    detail = content - resize(small, tuple(content.shape[-2:]))
+    assert (start - content).abs().mean() < (plain - content).abs().mean()
+    assert torch.allclose(start, (plain + detail).clamp(0, 1), atol=1e-5)

@@ -47,8 +47,8 @@ def test_replace_validates_and_rejects_unknown_fields():
         ({"style_layer_weights": (1.0, 1.0, 1.0, 1.0, -1.0)}, "-1.0"),
         ({"style_layer_weights": (0.0,) * 5}, "all 0"),
         ({"start_size": 16}, "start_size=16"),
-        ({"size": 512, "scale_steps": (10,)}, "expected 2 numbers"),
-        ({"size": 512, "scale_steps": (10, 0)}, "0 is not"),
+        ({"size": 512, "scale_steps": (10,)}, "expected 3 numbers"),
+        ({"size": 512, "scale_steps": (10, 0, 10)}, "0 is not"),
     ],
 )
 def test_bad_values_name_themselves(changes, named):
@@ -73,15 +73,17 @@ def test_paths_are_accepted_for_init_and_weights():
 
 
 def test_scale_ladder_and_steps():
-    assert Settings(size=192).scales == (192,)  # below 1.5 x start_size: one scale
-    assert Settings(size=384).scales == (256, 384)
-    assert Settings(size=512).scales == (256, 512)
-    assert Settings(size=1024).scales == (256, 512, 1024)
+    assert Settings(size=160).scales == (160,)  # below 1.5 x start_size: one scale
+    assert Settings(size=192).scales == (128, 192)
+    assert Settings(size=384).scales == (128, 222, 384)
+    assert Settings(size=512).scales == (128, 256, 512)
+    assert Settings(size=1024).scales == (128, 256, 512, 1024)
     ladder = Settings(size=1536).scales
-    assert ladder[0] == 256 and ladder[-1] == 1536
+    assert ladder[0] == 128 and ladder[-1] == 1536
     assert all(1.5 <= b / a <= 2.0 for a, b in zip(ladder, ladder[1:], strict=False))
     assert Settings(size=512, start_size=512).scales == (512,)
-    assert Settings(size=512, steps=301).steps_per_scale == (150, 151)
-    assert Settings(size=1024, steps=2).scales == (512, 1024)  # too few steps for 3 scales
-    s = Settings(size=1024, scale_steps=(200, 100, 50))
+    assert Settings(size=512).steps_per_scale == (50, 50, 50)
+    assert Settings(size=512, steps=301).steps_per_scale == (100, 100, 101)
+    assert Settings(size=1024, steps=2).scales == (512, 1024)  # too few steps for 4 scales
+    s = Settings(size=1024, start_size=256, scale_steps=(200, 100, 50))
     assert s.steps_per_scale == (200, 100, 50) and s.total_steps == 350

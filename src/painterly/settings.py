@@ -66,9 +66,10 @@ class Settings:
     # Losses are relative errors (see losses.py), so weights are plain ratios that mean
     # the same at every image size and for every weight source.
     content_weight: float = field(default=1.0, metadata=_help("weight of the content loss"))
-    # 15 with coarse-to-fine: beside the canonical outputs, closer to the painting on every
-    # reference pair while keeping the photo's structure (docs/quality.md; 30 painted over it).
-    style_weight: float = field(default=15.0, metadata=_help("weight of the style loss"))
+    # 10 with the 128 px coarse-to-fine schedule: beside the canonical outputs, 2-5x closer
+    # to the painting on every reference pair while keeping the photo's structure
+    # (docs/quality.md; 15 and 30 painted over more of it).
+    style_weight: float = field(default=10.0, metadata=_help("weight of the style loss"))
     tv_weight: float = field(
         default=1.0, metadata=_help("weight of the total-variation (smoothness) loss")
     )
@@ -119,11 +120,14 @@ class Settings:
     optimizer: str = field(
         default="lbfgs", metadata=_help("optimisation method", choices=OPTIMIZERS)
     )
-    steps: int = field(default=300, metadata=_help("total optimisation steps"))
+    # 150 in all, 50 per scale at 512 px: as close to photo and painting as 300 steps of
+    # the old 256 -> 512 schedule in a fifth of the time (docs/benchmarks.md).
+    steps: int = field(default=150, metadata=_help("total optimisation steps"))
     # Coarse-to-fine: large structures settle cheaply at a small size, then each larger
     # scale (at most 2x the last) refines detail. The style is seen at every scale's size.
+    # 128: a step there costs 1/16 of one at 512, and relu5_1 still sees an 8x8 map.
     start_size: int = field(
-        default=256,
+        default=128,
         metadata=_help(
             "long side of the first, coarsest scale (above --size / 1.5: a single scale)"
         ),
@@ -158,11 +162,12 @@ class Settings:
     # Max pooling is the common default of the reference implementations.
     pooling: str = field(default="max", metadata=_help("VGG19 pooling", choices=POOLINGS))
     device: str = field(default="auto", metadata=_help("compute device", choices=DEVICES))
-    # bf16 VGG passes are ~1.6x faster per step on AVX512-BF16 CPUs, but L-BFGS then stalls
-    # at a higher loss (measured: docs/benchmarks.md), so float32 stays the default.
-    # Gram matrices, losses, the image and the optimiser are float32 in every mode.
+    # bf16 VGG passes (and Gram products) make a step ~2x faster on CPUs with AVX512-BF16
+    # or AMX and on CUDA, and with coarse-to-fine end as close to photo and painting as
+    # float32 (docs/benchmarks.md); 'auto' uses them only where they are native.
+    # Losses, the image and the optimiser state are float32 in every mode.
     precision: str = field(
-        default="fp32",
+        default="auto",
         metadata=_help("VGG arithmetic: fp32, bf16, or auto (bf16 where fast)", choices=PRECISIONS),
     )
     # Refuse absurd input files before decoding them (a "decompression bomb" declares
