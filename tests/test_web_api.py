@@ -404,7 +404,11 @@ def test_the_oldest_jobs_are_evicted_past_the_size_cap(tmp_path, pictures):
         wait(client, first, "done")
         second = start(client, pictures)
         wait(client, second, "done")
-        assert client.get(f"/api/jobs/{first}").status_code == 404
+        # Eviction follows the job's last state change: give it a moment, not forever.
+        deadline = time.monotonic() + 10
+        while client.get(f"/api/jobs/{first}").status_code != 404:
+            assert time.monotonic() < deadline, "the oldest job was never evicted"
+            time.sleep(0.02)
         assert client.get(f"/api/jobs/{second}/result").status_code == 200
         assert [p.name for p in job_folders(tmp_path / "data")] == [second]
 
