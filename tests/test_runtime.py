@@ -26,6 +26,16 @@ def test_memory_estimate_grows_with_size_and_history():
     assert runtime.BASE_BYTES < small < large
     adam = runtime.estimate_bytes(384, 512, s.replace(optimizer="adam"))
     assert adam < large  # no L-BFGS history
+    assert runtime.estimate_bytes(384, 512, s, half=True) < large  # bf16 activations
+
+
+def test_the_memory_check_counts_bf16_activations_only_when_they_are_used(monkeypatch):
+    s = Settings(precision="bf16")
+    need = runtime.estimate_bytes(1536, 2048, s, half=True)
+    monkeypatch.setattr(runtime, "available_bytes", lambda device: int(need / runtime.HEADROOM) + 1)
+    runtime.check_memory(1536, 2048, s, torch.device("cpu"))  # fits with bf16 activations
+    with pytest.raises(InputError, match="needs about"):
+        runtime.check_memory(1536, 2048, s.replace(precision="fp32"), torch.device("cpu"))
 
 
 def test_lbfgs_history_matches_the_estimate():

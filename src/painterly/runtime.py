@@ -105,10 +105,14 @@ def activation_elements(height: int, width: int, deepest: str) -> int:
     return total
 
 
-def estimate_bytes(height: int, width: int, settings: Settings, on_cpu: bool = True) -> int:
-    """Peak memory of a run at ``height x width``: activations, optimiser state, images."""
+def estimate_bytes(
+    height: int, width: int, settings: Settings, on_cpu: bool = True, half: bool = False
+) -> int:
+    """Peak memory of a run at ``height x width``: activations, optimiser state, images.
+    ``half``: the VGG passes run in bfloat16, whose activations take half the bytes."""
     pixels = 3 * height * width
     floats = ACTIVATION_FACTOR * activation_elements(height, width, settings.deepest_layer)
+    floats *= 0.5 if half else 1.0
     floats += (2 * LBFGS_HISTORY + 6) * pixels if settings.optimizer == "lbfgs" else 6 * pixels
     style_side = max(1.0, settings.style_scale)
     floats += (
@@ -146,15 +150,16 @@ def check_memory(height: int, width: int, settings: Settings, device: torch.devi
     if free is None:
         return
     on_cpu = device.type == "cpu"
+    half = resolve_precision(settings.precision, device) is not None
     budget = HEADROOM * free
-    need = estimate_bytes(height, width, settings, on_cpu)
+    need = estimate_bytes(height, width, settings, on_cpu, half)
     if need <= budget:
         return
     long_side = max(height, width)
     fits = [
         side
         for side in range(MIN_SIZE, long_side, 16)
-        if estimate_bytes(*fit_size(height, width, side), settings, on_cpu) <= budget
+        if estimate_bytes(*fit_size(height, width, side), settings, on_cpu, half) <= budget
     ]
     largest = f"--size {fits[-1]} is the largest that fits" if fits else "no size fits"
     raise InputError(
