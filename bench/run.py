@@ -188,16 +188,21 @@ def scaling(args: argparse.Namespace) -> list[str]:
         f"One scale at each size, {args.scaling_steps} steps, painterly defaults otherwise "
         "(fresh process each):",
         "",
-        "| size | image | s / step | peak RSS MiB |",
-        "| --- | --- | --- | --- |",
+        f"| size | image | s / step | peak RSS MiB ({args.scaling_steps} steps) "
+        "| L-BFGS history MiB (all 50 pairs, computed) |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for size in args.scaling_sizes:
         row = perf.scaling_row(args.content, args.style, size, args.scaling_steps, "auto")
         if "error" in row:
-            lines.append(f"| {size} | - | - | {row['error']} |")
+            lines.append(f"| {size} | - | - | {row['error']} | - |")
             continue
         h, w = row["hw"]
-        lines.append(f"| {size} | {w}x{h} | {row['per_step']:.3f} | {row['rss'] / 2**20:.0f} |")
+        history = 2 * 50 * 3 * h * w * 4  # float32 step and gradient differences
+        lines.append(
+            f"| {size} | {w}x{h} | {row['per_step']:.3f} | {row['rss'] / 2**20:.0f} "
+            f"| {history / 2**20:.0f} |"
+        )
         print(lines[-1], flush=True)
     return lines
 
