@@ -183,76 +183,112 @@ def _run_stage(
     resume: RunState | None,
     autocast: torch.dtype | None,
 ) -> Generator[Progress, None, torch.Tensor]:
-    """Optimise one scale; returns its final raw image.
+    """Optimise one scale; returns its final raw image."""
+    objective = Objective(extractor, stage.content, stage.styles, settings, autocast, stage.regions)
+    live = _LiveStage(objective, settings, start, at, resume)
+    end = at.offset + stage.steps
+    while live.step < end:
+        if not live.advance():
+            continue  # not finite: undone, with a smaller step size
+        elapsed = time.perf_counter() - at.began
+        yield Progress(
+            live.step,
+            at.total,
+            dict(live.last),
+            elapsed,
+            stage.size,
+            lambda: live.snapshot(stage.finish),
+            live.state,
+            at.scale,
+            at.scales,
+        )
+    return live.average.value(live.good)
+
+
+class _LiveStage:
+    """One scale's optimisation in progress: the image, its optimiser and step size, the
+    last good image (after the last completed step) and the moving average.
 
     If the loss or image stops being finite, the last good image is restored and the step
     size halved (up to MAX_RECOVERIES times); then NumericsError.
     """
-    objective = Objective(extractor, stage.content, stage.styles, settings, autocast, stage.regions)
-    spec = OPTIMIZERS[settings.optimizer]
-    lr = settings.lr if settings.lr is not None else spec.default_lr
-    image = start.detach().to(torch.float32).clone()
-    step = at.offset
-    if resume is not None:
-        step, lr = resume.step, resume.lr
-    image.requires_grad_(True)
-    optimizer = spec.make([image], lr)
-    if resume is not None:
-        optimizer.load_state_dict(resume.optimizer)
-    clamp = settings.optimizer != "lbfgs"  # clamping would corrupt L-BFGS's curvature history
-    last: dict[str, float] = {}
-    good = image.detach().clone()
-    average = _Average(settings.ema, good)
-    if resume is not None and resume.average is not None:
-        average.restore(resume.average.to(good.device), resume.average_count)
-    recoveries = 0
 
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        loss, values = objective(image)
+    def __init__(
+        self,
+        objective: Objective,
+        settings: Settings,
+        start: torch.Tensor,
+        at: _Position,
+        resume: RunState | None,
+    ) -> None:
+        self.objective = objective
+        self.spec = OPTIMIZERS[settings.optimizer]
+        self.lr = settings.lr if settings.lr is not None else self.spec.default_lr
+        self.step = at.offset
+        self.scale = at.scale
+        if resume is not None:
+            self.step, self.lr = resume.step, resume.lr
+        self.image = start.detach().to(torch.float32).clone().requires_grad_(True)
+        self.optimizer = self.spec.make([self.image], self.lr)
+        if resume is not None:
+            self.optimizer.load_state_dict(resume.optimizer)
+        self.clamp = settings.optimizer != "lbfgs"  # clamping would corrupt L-BFGS's history
+        self.last: dict[str, float] = {}
+        self.good = self.image.detach().clone()
+        self.average = _Average(settings.ema, self.good)
+        if resume is not None and resume.average is not None:
+            self.average.restore(resume.average.to(self.good.device), resume.average_count)
+        self.recoveries = 0
+
+    def closure(self) -> torch.Tensor:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, values = self.objective(self.image)
         loss.backward()
-        last.update(values)
+        self.last.update(values)
         return loss
+
+    def advance(self) -> bool:
+        """One optimiser step; False if it was undone because it was not finite."""
+        self.optimizer.step(self.closure)
+        if self.clamp:
+            with torch.no_grad():
+                self.image.clamp_(0, 1)
+        if not math.isfinite(self.last["total"]) or not torch.isfinite(self.image).all():
+            if self.recoveries == MAX_RECOVERIES:
+                raise NumericsError(
+                    f"the loss became {self.last['total']} at step {self.step + 1} and stayed so "
+                    f"after {MAX_RECOVERIES} smaller steps; lower --lr or the loss weights"
+                )
+            self.recoveries += 1
+            self.lr /= 2  # the history that led here is discarded with the old optimiser
+            with torch.no_grad():
+                self.image.copy_(self.good)
+            self.optimizer = self.spec.make([self.image], self.lr)
+            return False
+        self.step += 1
+        self.good.copy_(self.image.detach())
+        self.average.update(self.good)
+        return True
 
     # Both read `good`, the image after the last completed step: even if they are called
     # while a step is under way (Ctrl-C), they never see a half-updated or NaN image.
-    def snapshot() -> torch.Tensor:
-        shown = average.value(good).clamp(0, 1)
-        return (stage.finish(shown) if stage.finish else shown).to("cpu", copy=True)
+    def snapshot(self, finish: Callable[[torch.Tensor], torch.Tensor] | None) -> torch.Tensor:
+        shown = self.average.value(self.good).clamp(0, 1)
+        return (finish(shown) if finish else shown).to("cpu", copy=True)
 
-    def state() -> RunState:
-        opt_state = copy.deepcopy(optimizer.state_dict())  # a snapshot, not live tensors
-        avg = average.sum.to("cpu", copy=True) if average.sum is not None else None
+    def state(self) -> RunState:
+        opt_state = copy.deepcopy(self.optimizer.state_dict())  # a snapshot, not live tensors
+        avg = self.average
+        total = avg.sum.to("cpu", copy=True) if avg.sum is not None else None
         return RunState(
-            step, good.to("cpu", copy=True), opt_state, lr, at.scale, avg, average.count
+            self.step,
+            self.good.to("cpu", copy=True),
+            opt_state,
+            self.lr,
+            self.scale,
+            total,
+            avg.count,
         )
-
-    end = at.offset + stage.steps
-    while step < end:
-        optimizer.step(closure)
-        if clamp:
-            with torch.no_grad():
-                image.clamp_(0, 1)
-        if not math.isfinite(last["total"]) or not torch.isfinite(image).all():
-            if recoveries == MAX_RECOVERIES:
-                raise NumericsError(
-                    f"the loss became {last['total']} at step {step + 1} and stayed so after "
-                    f"{MAX_RECOVERIES} smaller steps; lower --lr or the loss weights"
-                )
-            recoveries += 1
-            lr /= 2  # the history that led here is discarded with the old optimiser
-            with torch.no_grad():
-                image.copy_(good)
-            optimizer = spec.make([image], lr)
-            continue
-        step += 1
-        good.copy_(image.detach())
-        average.update(good)
-        elapsed = time.perf_counter() - at.began
-        yield Progress(
-            step, at.total, dict(last), elapsed, stage.size, snapshot, state, at.scale, at.scales
-        )
-    return average.value(good)
 
 
 class _Average:

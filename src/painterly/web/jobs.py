@@ -163,7 +163,8 @@ class Studio:
                 return None
             live.cancel.set()
             queued = live.record["state"] == "queued"
-        if queued:
+        if queued:  # the worker will skip it: its uploads go now
+            _remove_inputs(live)
             self._finish(job_id, "cancelled")
         return self.get(job_id)
 
@@ -203,13 +204,11 @@ class Studio:
                 job_id = self._queue.get(timeout=0.2)
             except queue.Empty:
                 continue
-            with self._lock:
+            with self._lock:  # claim the job, so that a cancel from now on stops a run
                 live = self._jobs.get(job_id)
-            if live is None:
-                continue
-            if live.cancel.is_set():  # cancelled while it waited
-                _remove_inputs(live)
-                continue
+                if live is None or live.cancel.is_set():  # gone, or cancelled while it waited
+                    continue
+                live.record["state"] = "running"
             self._run(job_id, live)
 
     def _run(self, job_id: str, live: _Live) -> None:
