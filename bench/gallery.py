@@ -52,7 +52,7 @@ class Picture:
 def pictures() -> list[Picture]:
     contents = sorted((SHARED / "content").iterdir())
     styles = sorted((SHARED / "style").iterdir())
-    out = [Picture(c, s, f"{c.stem} × {s.stem}") for c in contents for s in styles]
+    out = [Picture(c, s, f"{c.stem} x {s.stem}") for c in contents for s in styles]
     tubingen = SHARED / "content" / "tubingen.jpg"
     scream = SHARED / "style" / "the_scream.jpg"
     for mode in ("luminance", "histogram"):
@@ -80,17 +80,17 @@ def render(picture: Picture, size: int, extractor: Any) -> Image.Image:
 
 
 def contact_sheet(cells: list[tuple[str, Image.Image]], columns: int) -> Image.Image:
-    """A grid of labelled thumbnails, ``columns`` wide."""
-    height = max(round(THUMB * im.height / im.width) for _, im in cells)
+    """A grid of labelled thumbnails, ``columns`` wide; each fits a 4:3 box, centred."""
+    box_w, box_h = THUMB, THUMB * 3 // 4
     rows = -(-len(cells) // columns)
-    sheet = Image.new("RGB", (columns * (THUMB + 8) + 8, rows * (height + 26) + 8), "white")
+    sheet = Image.new("RGB", (columns * (box_w + 8) + 8, rows * (box_h + 26) + 8), "white")
     draw = ImageDraw.Draw(sheet)
     for i, (label, image) in enumerate(cells):
-        x, y = 8 + (i % columns) * (THUMB + 8), 8 + (i // columns) * (height + 26)
+        x, y = 8 + (i % columns) * (box_w + 8), 8 + (i // columns) * (box_h + 26)
         thumb = image.copy()
-        thumb.thumbnail((THUMB, height))
-        sheet.paste(thumb, (x, y))
-        draw.text((x, y + height + 4), label, fill="black")
+        thumb.thumbnail((box_w, box_h))
+        sheet.paste(thumb, (x + (box_w - thumb.width) // 2, y + (box_h - thumb.height) // 2))
+        draw.text((x, y + box_h + 4), label, fill="black")
     return sheet
 
 
@@ -103,10 +103,11 @@ def index(cells: list[tuple[Picture, Image.Image]], size: int) -> str:
         f"Made by `make gallery` (`bench/gallery.py`): painterly's defaults at {size} px, seed 0,",
         "one run each, no per-image tuning. Only pictures made from images that",
         "`../shared/images/SOURCES.md` lets us publish are here (Tübingen by Andreas Praefcke,",
-        "CC BY 3.0; Van Gogh, Munch and Turner, public domain); the other "
+        "CC BY 3.0; Van Gogh, Munch and Turner, public domain). The other "
         f"{kept} pictures of the run",
-        "use photos and paintings under copyright and stay on the machine that made them",
-        "(`docs/gallery/local/`, not committed).",
+        "use images that SOURCES.md keeps in ../shared (under copyright or of unclear",
+        "licence), so they stay on the machine that made them (`docs/gallery/local/`, not",
+        "committed).",
         "",
         "![contact sheet](contact-sheet.jpg)",
         "",
