@@ -105,7 +105,9 @@ class Settings:
         metadata=_help("comma-separated relative weights, one per style layer (default: equal)"),
     )
     # Iterate averaging: show an exponential moving average of the image over the steps of
-    # each scale (0 turns it off). It smooths the last steps' high-frequency jitter.
+    # each scale (0 turns it off). It smooths the last steps' high-frequency jitter; off by
+    # default because with 50 steps per scale it lags the still-improving picture
+    # (measured no better: docs/quality.md).
     ema: float = field(
         default=0.0,
         metadata=_help("decay of the moving average of the image over the steps (0: off)"),
