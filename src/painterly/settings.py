@@ -122,8 +122,9 @@ class Settings:
     optimizer: str = field(
         default="lbfgs", metadata=_help("optimisation method", choices=OPTIMIZERS)
     )
-    # 150 in all, 50 per scale at 512 px: as close to photo and painting as 300 steps of
-    # the old 256 -> 512 schedule in a fifth of the time (docs/benchmarks.md).
+    # 150 in all, 50 per scale at 512 px: a fifth of the time of 300 steps on the old
+    # 256 -> 512 schedule, as close to the painting and 13% further from the photo
+    # (docs/benchmarks.md); far past 500 steps of pastiche either way.
     steps: int = field(default=150, metadata=_help("total optimisation steps"))
     # Coarse-to-fine: large structures settle cheaply at a small size, then each larger
     # scale (at most 2x the last) refines detail. The style is seen at every scale's size.
