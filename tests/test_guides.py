@@ -70,37 +70,18 @@ def test_masked_run_stylises_only_the_white_half(images, tmp_path):
     assert diff[:, : w // 2 - 6].mean() > 3 * diff[:, w // 2 + 6 :].mean()
 
 
+def _tiny_run(images, out, styles, *flags) -> list[str]:
+    """CLI arguments for a 2-step, 40 px run of tubingen with ``styles`` and ``flags``."""
+    paths = [str(images[name]) for name in ("tubingen", *styles)]
+    return [*paths, "-o", str(out), "--size", "40", "--steps", "2", "-q", *flags]
+
+
 def test_cli_mask_and_style_masks(images, tmp_path, capsys):
     left, right = _half_mask(tmp_path / "l.png"), _half_mask(tmp_path / "r.png", left_white=False)
     out = tmp_path / "o.png"
-    argv = [
-        str(images["tubingen"]),
-        str(images["starry_night"]),
-        str(images["the_scream"]),
-        "-o",
-        str(out),
-        "--size",
-        "40",
-        "--steps",
-        "2",
-        "-q",
-        "--style-mask",
-        f"{left},{right}",
-    ]
+    argv = _tiny_run(images, out, ("starry_night", "the_scream"), "--style-mask", f"{left},{right}")
     assert cli.main(argv) == 0
     assert io.read_metadata(out)["settings"]["style_mask"] == [str(left), str(right)]
-    argv = [
-        str(images["tubingen"]),
-        str(images["starry_night"]),
-        "-o",
-        str(out),
-        "--size",
-        "40",
-        "--steps",
-        "2",
-        "-q",
-        "--mask",
-        str(tmp_path / "missing.png"),
-    ]
+    argv = _tiny_run(images, out, ("starry_night",), "--mask", str(tmp_path / "missing.png"))
     assert cli.main(argv) == 2
     assert "no such file" in capsys.readouterr().err

@@ -107,13 +107,19 @@ def test_a_nan_step_is_undone_with_a_smaller_step(extractor, pair, monkeypatch):
     assert all(torch.isfinite(p.image()).all() for p in steps)
 
 
+def _images_and_state(extractor, stages, s, start, at: int):
+    """Run to the end: every step's image, and the state saved after step ``at``."""
+    images, saved = [], None
+    for p in optimize.run(extractor, stages, s, start):
+        images.append(p.image())
+        saved = p.state() if p.step == at else saved
+    return images, saved
+
+
 def test_state_resumes_bit_for_bit(extractor, pair):
     content, style = pair
     s = Settings(size=64, steps=8, seed=0)
-    full, saved = [], None
-    for p in optimize.run(extractor, _one(content, style, 8), s, content):
-        full.append(p.image())
-        saved = p.state() if p.step == 4 else saved
+    full, saved = _images_and_state(extractor, _one(content, style, 8), s, content, at=4)
     assert saved.step == 4
     rest = list(optimize.run(extractor, _one(content, style, 8), s, content, resume=saved))
     assert [p.step for p in rest] == [5, 6, 7, 8]
@@ -166,10 +172,7 @@ def test_meancov_style_statistic_lowers_its_loss(extractor, pair):
 def test_ema_shows_a_moving_average_and_resumes_exactly(extractor, pair):
     content, style = pair
     s = Settings(size=64, seed=0, ema=0.8)
-    images, saved = [], None
-    for p in optimize.run(extractor, _one(content, style, 6), s, content):
-        images.append(p.image())
-        saved = p.state() if p.step == 3 else saved
+    images, saved = _images_and_state(extractor, _one(content, style, 6), s, content, at=3)
     plain = _run(extractor, pair, steps=6, seed=0)
     assert not torch.equal(images[-1], plain[-1].image())  # the average, not the last iterate
     assert saved.average is not None and saved.average_count == 3
