@@ -11,7 +11,9 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -83,24 +85,50 @@ print(json.dumps({"ticks": ticks, "hw": list(p.size)}))
 """
 
 
+@dataclass(frozen=True)
+class Child:
+    """A finished child process: wall seconds, peak RSS in bytes, exit code and output."""
+
+    wall: float
+    rss: int
+    code: int
+    out: str
+    err: str
+
+
+def run_child(cmd: list[str]) -> Child:
+    """Run ``cmd`` to its end and measure it. Its output goes to temporary files, not pipes,
+    so a chatty child cannot block on a full pipe while we wait for its resource usage."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        began = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - began
+        out.seek(0)
+        err.seek(0)
+        return Child(
+            wall,
+            usage.ru_maxrss * 1024,
+            os.waitstatus_to_exitcode(status),
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+        )
+
+
 def scaling_row(content: str, style: str, size: int, steps: int, precision: str) -> dict:
     """Time per step (median over the steps after the first) and the process's peak RSS for
     one scale of ``size`` px, in a fresh process."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SCALING_SCRIPT, content, style, str(size), str(steps), precision],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    child = run_child(
+        [sys.executable, "-c", SCALING_SCRIPT, content, style, str(size), str(steps), precision]
     )
-    _, status, usage = os.wait4(proc.pid, 0)
-    out = proc.stdout.read().decode() if proc.stdout else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        return {"size": size, "error": err.strip().splitlines()[-1] if err.strip() else "failed"}
-    result = json.loads(out.strip().splitlines()[-1])
+    if child.code != 0:
+        err = child.err.strip()
+        return {"size": size, "error": err.splitlines()[-1] if err else "failed"}
+    result = json.loads(child.out.strip().splitlines()[-1])
     ticks = result["ticks"]
     per_step = statistics.median(b - a for a, b in zip(ticks, ticks[1:], strict=False))
     h, w = result["hw"]
-    return {"size": size, "hw": (h, w), "per_step": per_step, "rss": usage.ru_maxrss * 1024}
+    return {"size": size, "hw": (h, w), "per_step": per_step, "rss": child.rss}
 
 
 def cpu_model() -> str:

