@@ -69,9 +69,9 @@ def render(picture: Picture, size: int, extractor: Any) -> Image.Image:
     import painterly
     from painterly import io
 
-    job = painterly.prepare(
-        picture.content, picture.style, size=size, seed=0, extractor=extractor, **picture.settings
-    )
+    options = dict(picture.settings)
+    inputs = painterly.Inputs.of(picture.content, picture.style, mask=options.pop("mask", None))
+    job = painterly.prepare(inputs, size=size, seed=0, extractor=extractor, **options)
     last = None
     for progress in job.run():
         last = progress

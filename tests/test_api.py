@@ -6,6 +6,7 @@ from PIL import Image
 import painterly
 from painterly import api, io
 from painterly.image import resize, rgb_to_yiq
+from painterly.inputs import Inputs
 from painterly.settings import InputError, Settings
 
 
@@ -34,36 +35,69 @@ def test_same_seed_same_result(images):
 
 
 def test_settings_object_and_record(images):
-    job = api.prepare(
-        images["tubingen"],
-        [(images["starry_night"], 2.0), images["the_scream"]],
-        Settings(size=40, steps=1),
-    )
+    inputs = Inputs.of(images["tubingen"], [(images["starry_night"], 2.0), images["the_scream"]])
+    job = api.prepare(inputs, Settings(size=40, steps=1))
     assert job.settings.seed is not None  # a random seed is drawn and recorded
     assert job.record["settings"]["seed"] == job.settings.seed
     assert job.record["styles"][0][1] == 2.0 and job.record["styles"][1][1] == 1.0
+    assert job.record["content"] == str(images["tubingen"]) and "mask" not in job.record
 
 
-def test_init_from_image_and_style_scale(images):
-    job = api.prepare(
-        images["tubingen"],
-        images["starry_night"],
-        size=48,
-        style_scale=0.75,
-        init=str(images["the_scream"]),
-    )
+def test_init_from_an_image_file_or_tensor_and_style_scale(images):
+    scream = str(images["the_scream"])
+    inputs = Inputs.of(images["tubingen"], images["starry_night"], init_image=scream)
+    job = api.prepare(inputs, size=48, style_scale=0.75)
     assert job.start.shape == job.content.shape
     assert max(job.styles[0][0].shape[-2:]) == 36
     assert not torch.equal(job.start, job.content)
+    assert job.record["init_image"] == scream
+    # A tensor (a video's warped previous frame) works as well, at any size.
+    tensor = torch.rand(1, 3, 20, 30, generator=torch.Generator().manual_seed(0))
+    inputs = Inputs.of(images["tubingen"], images["starry_night"], init_image=tensor)
+    job = api.prepare(inputs, size=48, start_size=48)
+    assert torch.equal(job.start, resize(tensor, tuple(job.content.shape[-2:])))
+    assert job.record["init_image"] == "<Tensor>"
+
+
+def test_inputs_list_their_files_and_round_trip_a_record(images):
+    inputs = Inputs.of(
+        "c.png",
+        [("a.png", 2.0), "b.png"],
+        mask="m.png",
+        style_masks=["ma.png", "mb.png"],
+        init_image="i.png",
+        weights_file="w.pth",
+    )
+    assert inputs.files() == [
+        "c.png",
+        "a.png",
+        "b.png",
+        "i.png",
+        "m.png",
+        "ma.png",
+        "mb.png",
+        "w.pth",
+    ]
+    assert Inputs.from_record(inputs.record()) == inputs
+    pil = Image.open(images["tubingen"])
+    assert Inputs.of(pil, "a.png").files() == ["a.png"]
 
 
 def test_bad_arguments(images):
     with pytest.raises(InputError, match="blend weight"):
-        api.prepare(images["tubingen"], [(images["starry_night"], -1.0)], size=40)
+        Inputs.of(images["tubingen"], [(images["starry_night"], -1.0)])
     with pytest.raises(InputError, match="at least one style"):
-        api.prepare(images["tubingen"], [], size=40)
+        Inputs.of(images["tubingen"], [])
+    with pytest.raises(InputError, match=r"1 mask\(s\) for 2 style"):
+        Inputs.of("c.png", ["a.png", "b.png"], style_masks=["m.png"])
+    with pytest.raises(InputError, match="weights='vgg.bin'"):
+        Inputs.of("c.png", "a.png", weights_file="vgg.bin")
     with pytest.raises(InputError, match="colour"):
         painterly.stylize(images["tubingen"], images["starry_night"], colour="red")
+    with pytest.raises(InputError, match="init='start.png'"):  # a start image is an input
+        painterly.stylize(images["tubingen"], images["starry_night"], init="start.png")
+    with pytest.raises(TypeError, match="Inputs"):
+        api.prepare(images["tubingen"], Settings())
 
 
 def _yiq(pil_image):
@@ -88,7 +122,8 @@ def test_preserve_color_luminance_keeps_the_photos_chroma(images):
 
 
 def test_preserve_color_histogram_recolours_the_style(images):
-    job = api.prepare(images["tubingen"], images["the_scream"], size=48, preserve_color="histogram")
+    inputs = Inputs.of(images["tubingen"], images["the_scream"])
+    job = api.prepare(inputs, size=48, preserve_color="histogram")
     style, content = job.styles[0][0], job.content
     style_mean = style.mean(dim=(0, 2, 3))
     assert torch.allclose(style_mean, content.mean(dim=(0, 2, 3)), atol=0.03)

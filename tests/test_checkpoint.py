@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from painterly import checkpoint, cli, io
+from painterly.inputs import Inputs
 
 ARGS = ["--size", "48", "--steps", "120", "--seed", "0", "-q"]
 
@@ -99,20 +100,7 @@ def test_resume_refuses_changed_or_missing_inputs(images, tmp_path, capsys):
         "2",
         "-q",
     ]
-    # Stop the run after its first checkpoint by making the third step raise Ctrl-C.
-    from painterly import api
-
-    real_run = api.Job.run
-
-    def interrupted(self, resume=None):
-        for p in real_run(self, resume):
-            if p.step == 3:
-                raise KeyboardInterrupt
-            yield p
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(api.Job, "run", interrupted)
-        assert cli.main(argv) == 130
+    _stop_at_step_3(argv)  # after its first checkpoint
     capsys.readouterr()
     Image.new("RGB", (40, 30), "red").save(content)
     assert cli.main(["resume", str(ck)]) == 2
@@ -139,17 +127,54 @@ def test_checkpoint_path_checks(images, tmp_path, capsys):
     assert "does not exist" in err[0] and "overwrite" in err[1] and "must be 0 or more" in err[2]
 
 
-def test_checkpoint_covers_masks_and_init_images(images, tmp_path):
-    from painterly.settings import Settings
+def _stop_at_step_3(argv):
+    """Run the CLI with a Ctrl-C raised during step 3 (after the checkpoint of step 2)."""
+    from painterly import api
 
-    s = Settings(init=str(images["the_scream"]), mask="m.png", style_mask=("a.png", "b.png"))
-    paths = cli._input_paths("c.png", (("s1.png", 1.0), ("s2.png", 1.0)), s)
-    assert paths == [
-        "c.png",
-        "s1.png",
-        "s2.png",
-        str(images["the_scream"]),
-        "m.png",
-        "a.png",
-        "b.png",
-    ]
+    real_run = api.Job.run
+
+    def interrupted(self, resume=None):
+        for p in real_run(self, resume):
+            if p.step == 3:
+                raise KeyboardInterrupt
+            yield p
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(api.Job, "run", interrupted)
+        assert cli.main(argv) == 130
+
+
+def test_checkpoint_covers_masks_and_init_images_and_resumes(images, tmp_path, capsys):
+    mask, ck, out = tmp_path / "m.png", tmp_path / "run.ckpt", tmp_path / "o.png"
+    Image.new("L", (40, 30), 255).save(mask)
+    content, style, init = (str(images[n]) for n in ("tubingen", "starry_night", "the_scream"))
+    argv = [content, style, "-o", str(out), "--size", "40", "--steps", "4", "-q"]
+    argv += ["--init", init, "--mask", str(mask), "--checkpoint", str(ck)]
+    _stop_at_step_3([*argv, "--checkpoint-every", "2"])
+    saved = checkpoint.load(ck)
+    assert list(saved.checksums) == [content, style, init, str(mask)]
+    assert saved.inputs.init_image == init and saved.inputs.mask == str(mask)
+    assert saved.settings.init == "content" and saved.state.step == 2
+    assert cli.main(["resume", str(ck), "-q"]) == 0
+    assert io.read_metadata(out)["init_image"] == init and not ck.exists()
+
+
+def test_a_checkpoint_of_format_1_resumes(images, tmp_path):
+    """Format 1 kept mask, style masks and an init path among the settings."""
+    import torch
+
+    mask, ck = tmp_path / "m.png", tmp_path / "run.ckpt"
+    Image.new("L", (40, 30), 255).save(mask)
+    content, style, init = (str(images[n]) for n in ("tubingen", "starry_night", "the_scream"))
+    argv = [content, style, "-o", str(tmp_path / "o.png"), "--size", "40", "--steps", "4", "-q"]
+    argv += ["--init", init, "--mask", str(mask), "--checkpoint", str(ck)]
+    _stop_at_step_3([*argv, "--checkpoint-every", "2"])
+    raw = torch.load(ck, weights_only=True)
+    inputs = raw.pop("inputs")
+    raw.update(format=1, content=inputs["content"], styles=inputs["styles"])
+    raw["settings"].update(init=init, mask=str(mask), style_mask=None)
+    torch.save(raw, ck)
+    old = checkpoint.load(ck)
+    assert old.inputs == Inputs.from_record(inputs) and old.settings.init == "content"
+    assert "mask" not in old.settings.to_dict()
+    assert cli.main(["resume", str(ck), "-q"]) == 0

@@ -6,6 +6,8 @@ import pytest
 from PIL import Image
 
 from painterly import cli, io
+from painterly.inputs import Inputs
+from painterly.settings import Settings
 
 from . import corpus
 
@@ -62,6 +64,34 @@ def test_summary_line_when_not_quiet(images, tmp_path, capsys):
     )
     assert code == 0
     assert err.startswith("painterly: wrote") and "seed" in err
+
+
+def test_file_flags_become_inputs_and_the_rest_settings():
+    args = cli.build_parser().parse_args(
+        ["c.png", "a.png:0.7", "b.png", "-o", "o.png", "--init", "start.png", "--weights"]
+        + ["vgg.safetensors", "--mask", "m.png", "--style-mask", "ma.png,mb.png", "--size", "64"]
+    )
+    settings, inputs = cli._settings_and_inputs(args)
+    assert settings == Settings(size=64)  # init and weights keep their named defaults
+    assert inputs == Inputs(
+        "c.png",
+        (("a.png", 0.7), ("b.png", 1.0)),
+        mask="m.png",
+        style_masks=("ma.png", "mb.png"),
+        init_image="start.png",
+        weights_file="vgg.safetensors",
+    )
+    args = cli.build_parser().parse_args(["c.png", "a.png", "-o", "o.png", "--init", "noise"])
+    settings, inputs = cli._settings_and_inputs(args)
+    assert settings.init == "noise" and inputs.init_image is None
+
+
+def test_help_states_each_bound_from_the_settings_metadata(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: 512; >= 32)" in text and "(default: 0.0; >= 0.0, <= 0.999)" in text
+    assert "(default: None; > 0)" in text  # --lr
 
 
 def test_parse_style():

@@ -7,8 +7,8 @@ from PIL import Image
 
 import painterly
 from painterly import cli, guides, io
+from painterly.errors import InputError
 from painterly.image import resize
-from painterly.settings import InputError, Settings
 
 
 def _half_mask(path, size=(64, 48), left_white=True):
@@ -53,10 +53,15 @@ def test_composite_keeps_the_photo_outside_the_mask():
     assert out[..., :10].abs().max() < 1e-3  # far left: the stylised image
 
 
-def test_mask_count_must_match_styles(tmp_path):
-    m = _half_mask(tmp_path / "m.png")
-    with pytest.raises(InputError, match="1 mask\\(s\\) for 2 style"):
-        guides.load_masks(Settings(style_mask=(str(m),)), 2, torch.device("cpu"))
+def test_colour_modes_are_a_registry_that_refuses_unknown_names():
+    content, style = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
+    same = guides.colour_mode("none").rewrite(content, [(style, 1.0)])
+    assert same[0] is content and same[1][0][0] is style and same[2] is None
+    image, styles, finish = guides.colour_mode("luminance").rewrite(content, [(style, 1.0)])
+    assert torch.equal(image[:, 0], image[:, 1]) and finish is not None  # gray, colour put back
+    assert torch.equal(guides.colour_mode("luminance").start(content), image)  # same space
+    with pytest.raises(InputError, match="preserve_color='sepia': expected one of none"):
+        guides.colour_mode("sepia")
 
 
 def test_masked_run_stylises_only_the_white_half(images, tmp_path):
@@ -81,7 +86,7 @@ def test_cli_mask_and_style_masks(images, tmp_path, capsys):
     out = tmp_path / "o.png"
     argv = _tiny_run(images, out, ("starry_night", "the_scream"), "--style-mask", f"{left},{right}")
     assert cli.main(argv) == 0
-    assert io.read_metadata(out)["settings"]["style_mask"] == [str(left), str(right)]
+    assert io.read_metadata(out)["style_masks"] == [str(left), str(right)]
     argv = _tiny_run(images, out, ("starry_night",), "--mask", str(tmp_path / "missing.png"))
     assert cli.main(argv) == 2
     assert "no such file" in capsys.readouterr().err

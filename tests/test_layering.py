@@ -2,80 +2,124 @@
 and importing the package or asking for --help does not load torch."""
 
 import ast
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
 
 import painterly
-from painterly import objective, optimize, settings, weights
+from painterly import guides, objective, optimize, runtime, settings, weights
+from painterly.features import POOLS
 
 SRC = Path(painterly.__file__).parent
 
-# What each module may import from the package. Nothing imports cli.
-ALLOWED = {
+# What each module may import from the package ("web.jobs" is painterly/web/jobs.py).
+# Nothing imports cli; nothing outside web imports web, but the CLI's 'serve' command.
+CORE = {
     "version": set(),
+    "errors": set(),
     "arch": set(),
-    "settings": {"arch"},
+    "settings": {"arch", "errors"},
+    "inputs": {"errors", "settings"},
     "losses": set(),
     "image": {"losses"},
-    "io": {"settings"},
-    "weights": {"arch", "settings"},
-    "runtime": {"arch", "image", "settings"},
-    "features": {"arch", "settings", "weights"},
-    "objective": {"losses", "features", "settings"},
-    "optimize": {"features", "image", "objective", "settings"},
-    "checkpoint": {"io", "optimize", "settings", "version"},
-    "guides": {"io", "image", "objective", "settings"},
+    "io": {"errors", "settings"},
+    "weights": {"arch", "errors", "settings"},
+    "features": {"arch", "errors", "weights"},
+    "objective": {"arch", "losses", "features", "settings"},
+    "optimize": {"errors", "features", "image", "objective", "settings"},
+    "runtime": {"arch", "errors", "image", "optimize", "settings"},
+    "guides": {"errors", "image", "objective"},
+    "checkpoint": {"errors", "inputs", "io", "optimize", "settings", "version"},
     "api": {
-        "io",
-        "guides",
-        "runtime",
-        "weights",
         "arch",
+        "errors",
         "features",
+        "guides",
         "image",
-        "optimize",
-        "settings",
-        "version",
-    },
-    "cli": {
-        "arch",
-        "settings",
-        "version",
-        "api",
+        "inputs",
         "io",
+        "objective",
         "optimize",
         "runtime",
+        "settings",
+        "version",
+        "weights",
+    },
+    "driver": {"api", "checkpoint", "errors", "io", "optimize", "settings"},
+    "cli": {
+        "api",
+        "arch",
+        "checkpoint",
+        "driver",
+        "errors",
+        "inputs",
+        "io",
+        "runtime",
+        "settings",
+        "version",
         "weights",
         "web",
-        "checkpoint",
     },
-    "__init__": {"version", "api", "arch", "io", "optimize", "settings"},
+    "__init__": {"api", "arch", "errors", "inputs", "io", "optimize", "settings", "version"},
     "__main__": {"cli"},
 }
+WEB = {
+    "web.__init__": {"errors", "web.app", "web.executors"},
+    "web.executors": {"errors", "web.jobs"},
+    "web.app": {
+        "errors",
+        "settings",
+        "version",
+        "web.guard",
+        "web.jobs",
+        "web.schema",
+        "web.store",
+    },
+    "web.guard": set(),
+    "web.jobs": {"api", "driver", "errors", "inputs", "io", "optimize", "settings", "web.store"},
+    "web.schema": {"errors", "settings"},
+    "web.store": set(),
+}
+ALLOWED = {**CORE, **WEB}
 
 
 def _imports(path: Path) -> set[str]:
+    """The package modules ``path`` imports, as ``io`` or ``web.jobs``."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module:
             if node.module == "painterly":
                 found |= {a.name for a in node.names}
             elif node.module.startswith("painterly."):
-                found.add(node.module.split(".")[1])
+                found.add(node.module.removeprefix("painterly."))
         elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("painterly.")}
+            found |= {
+                a.name.removeprefix("painterly.")
+                for a in node.names
+                if a.name.startswith("painterly.")
+            }
     return found
 
 
+def _module(path: Path) -> str:
+    return ".".join(path.relative_to(SRC).with_suffix("").parts)
+
+
 def test_every_module_is_listed():
-    assert {p.stem for p in SRC.glob("*.py")} == set(ALLOWED)
+    assert {_module(p) for p in SRC.rglob("*.py")} == set(ALLOWED)
 
 
 def test_dependencies_point_one_way():
     for module, allowed in ALLOWED.items():
-        extra = _imports(SRC / f"{module}.py") - allowed
+        extra = _imports(SRC / f"{module.replace('.', '/')}.py") - allowed
         assert not extra, f"{module} imports {extra}"
+
+
+def test_only_web_and_the_cli_import_web():
+    for module, allowed in CORE.items():
+        if module != "cli":
+            assert not any(name.startswith("web") for name in allowed), module
 
 
 def test_registries_match_the_names_settings_offer():
@@ -83,6 +127,25 @@ def test_registries_match_the_names_settings_offer():
     assert tuple(optimize.INITS) == settings.INITS
     assert tuple(weights.WEIGHT_SOURCES) == settings.WEIGHT_SOURCES
     assert tuple(objective.STYLE_STATISTICS) == settings.STYLE_STATS
+    assert tuple(guides.COLOR_MODES) == settings.COLOR_MODES
+    assert tuple(POOLS) == settings.POOLINGS
+    assert set(runtime.DEVICES) | {"auto"} == set(settings.DEVICES)
+    assert tuple(runtime.PRECISIONS) == settings.PRECISIONS
+
+
+def test_settings_choices_are_the_registries():
+    fields = {f.name: f for f in dataclasses.fields(settings.Settings)}
+    for name, names in [
+        ("optimizer", settings.OPTIMIZERS),
+        ("init", settings.INITS),
+        ("weights", settings.WEIGHT_SOURCES),
+        ("style_stats", settings.STYLE_STATS),
+        ("preserve_color", settings.COLOR_MODES),
+        ("pooling", settings.POOLINGS),
+        ("device", settings.DEVICES),
+        ("precision", settings.PRECISIONS),
+    ]:
+        assert fields[name].metadata["choices"] == names, name
 
 
 def test_import_and_help_do_not_load_torch():

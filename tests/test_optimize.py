@@ -6,7 +6,7 @@ import torch
 from painterly import optimize
 from painterly.image import resize, resize_long_side
 from painterly.io import load_image
-from painterly.objective import Objective
+from painterly.objective import Objective, feature_pass, style_targets
 from painterly.settings import Settings
 
 
@@ -59,9 +59,10 @@ def test_blended_style_targets_are_weighted_means(extractor, pair):
     content, style = pair
     other = torch.flip(style, dims=[-1]).roll(7, dims=-2) * 0.6
     s = Settings(size=64)
-    mix = Objective(extractor, content, [(style, 3.0), (other, 1.0)], s).style_targets
-    only_a = Objective(extractor, content, [(style, 1.0)], s).style_targets
-    only_b = Objective(extractor, content, [(other, 1.0)], s).style_targets
+    features = feature_pass(extractor)
+    mix = style_targets(features, [(style, 3.0), (other, 1.0)], s).layer_targets
+    only_a = style_targets(features, [(style, 1.0)], s).layer_targets
+    only_b = style_targets(features, [(other, 1.0)], s).layer_targets
     for name in s.style_layers:
         assert torch.allclose(
             mix[name], 0.75 * only_a[name] + 0.25 * only_b[name], rtol=1e-4, atol=1e-6
@@ -71,8 +72,8 @@ def test_blended_style_targets_are_weighted_means(extractor, pair):
 def test_a_run_that_stays_nan_is_stopped(extractor, pair, monkeypatch):
     real = Objective.__call__
 
-    def always_nan(self, image):
-        loss, values = real(self, image)
+    def always_nan(self, image, targets):
+        loss, values = real(self, image, targets)
         return loss * float("nan"), {**values, "total": float("nan")}
 
     monkeypatch.setattr(Objective, "__call__", always_nan)
@@ -93,9 +94,9 @@ def test_a_nan_step_is_undone_with_a_smaller_step(extractor, pair, monkeypatch):
     calls = {"n": 0}
     real = Objective.__call__
 
-    def flaky(self, image):
+    def flaky(self, image, targets):
         calls["n"] += 1
-        loss, values = real(self, image)
+        loss, values = real(self, image, targets)
         if calls["n"] == 3:
             return loss * float("nan"), {**values, "total": float("nan")}
         return loss, values

@@ -5,12 +5,21 @@ from painterly import optimize, runtime
 from painterly.settings import InputError, Settings
 
 
-def test_auto_device_on_this_machine_and_absent_devices():
+def test_auto_device_takes_cuda_then_mps_then_the_cpu(monkeypatch):
     assert runtime.resolve_device("cpu") == torch.device("cpu")
-    assert runtime.resolve_device("auto").type in ("cpu", "cuda", "mps")
-    if not torch.cuda.is_available():
-        with pytest.raises(InputError, match="CUDA"):
-            runtime.resolve_device("cuda")
+    monkeypatch.setattr(runtime, "cuda_available", lambda: False)
+    monkeypatch.setattr(runtime, "mps_available", lambda: False)
+    assert runtime.resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(InputError, match="device=cuda: no CUDA"):
+        runtime.resolve_device("cuda")
+    with pytest.raises(InputError, match="device=mps: Apple"):
+        runtime.resolve_device("mps")
+    with pytest.raises(InputError, match="device='tpu'"):
+        runtime.resolve_device("tpu")
+    monkeypatch.setattr(runtime, "mps_available", lambda: True)
+    assert runtime.resolve_device("auto").type == "mps"
+    monkeypatch.setattr(runtime, "cuda_available", lambda: True)
+    assert runtime.resolve_device("auto").type == "cuda"
 
 
 def test_seed_resolution_and_generator():
@@ -38,9 +47,16 @@ def test_the_memory_check_counts_bf16_activations_only_when_they_are_used(monkey
         runtime.check_memory(1536, 2048, s.replace(precision="fp32"), torch.device("cpu"))
 
 
-def test_lbfgs_history_matches_the_estimate():
-    opt = optimize.OPTIMIZERS["lbfgs"].make([torch.zeros(1, requires_grad=True)], 1.0)
-    assert opt.defaults["history_size"] == runtime.LBFGS_HISTORY
+def test_the_estimate_counts_each_optimisers_own_state():
+    lbfgs, adam = optimize.OPTIMIZERS["lbfgs"], optimize.OPTIMIZERS["adam"]
+    opt = lbfgs.make([torch.zeros(1, requires_grad=True)], 1.0)
+    assert opt.defaults["history_size"] == lbfgs.history == 50
+    assert lbfgs.state_images == 2 * lbfgs.history + 2 and adam.state_images == 2
+    s = Settings()
+    gap = runtime.estimate_bytes(96, 128, s) - runtime.estimate_bytes(
+        96, 128, s.replace(optimizer="adam")
+    )
+    assert gap == 4 * 3 * 96 * 128 * (lbfgs.state_images - adam.state_images)
 
 
 def test_too_large_a_run_names_the_largest_size_that_fits(monkeypatch):

@@ -56,20 +56,37 @@ def test_bad_values_name_themselves(changes, named):
         Settings(**changes)
 
 
-def test_to_dict_is_json_ready():
+def test_to_dict_is_json_ready_and_from_dict_reads_it_back():
     import json
 
-    d = Settings(seed=3).to_dict()
+    d = Settings(seed=3, scale_steps=(1, 2, 3)).to_dict()
     assert d["style_layers"] == list(Settings().style_layers)
     assert json.loads(json.dumps(d)) == d
-    assert Settings(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-    ) == Settings(seed=3)
+    assert Settings.from_dict(json.loads(json.dumps(d))) == Settings(seed=3, scale_steps=(1, 2, 3))
+    with pytest.raises(InputError, match="unknown setting.*mask"):
+        Settings.from_dict({**d, "mask": "m.png"})
+    with pytest.raises(InputError, match="expected a mapping"):
+        Settings.from_dict([("size", 3)])  # type: ignore[arg-type]
 
 
-def test_paths_are_accepted_for_init_and_weights():
-    assert Settings(init="start.png").init == "start.png"
-    assert Settings(weights="vgg.safetensors").weights == "vgg.safetensors"
+def test_settings_name_no_files():
+    with pytest.raises(InputError, match="init='start.png': expected one of content, noise"):
+        Settings(init="start.png")
+    with pytest.raises(InputError, match="weights='vgg.safetensors'"):
+        Settings(weights="vgg.safetensors")
+
+
+def test_bounds_live_in_the_field_metadata():
+    rules = {f.name: f.metadata for f in dataclasses.fields(Settings)}
+    assert rules["size"]["min"] == 32 and rules["ema"]["max"] == 0.999
+    assert rules["lr"]["positive"] and rules["max_input_megapixels"]["server"]
+    # Validation reads them: change a bound and the check follows.
+    for name, low in (("size", 32), ("steps", 1), ("start_size", 32)):
+        Settings(**{name: low})
+        with pytest.raises(InputError, match=f"{name}={low - 1}: must be at least {low}"):
+            Settings(**{name: low - 1})
+    with pytest.raises(InputError, match="ema=1.0: must be at most 0.999"):
+        Settings(ema=1.0)
 
 
 def test_scale_ladder_and_steps():

@@ -18,8 +18,9 @@ _EXPORTS = {
     "stylize": "painterly.api",
     "iterate": "painterly.api",
     "prepare": "painterly.api",
+    "Inputs": "painterly.inputs",
     "Settings": "painterly.settings",
-    "InputError": "painterly.settings",
+    "InputError": "painterly.errors",
     "Progress": "painterly.optimize",
     "load_image": "painterly.io",
     "save_image": "painterly.io",
@@ -30,9 +31,11 @@ _EXPORTS = {
 if TYPE_CHECKING:
     from painterly.api import iterate, prepare, stylize
     from painterly.arch import LAYERS
+    from painterly.errors import InputError
+    from painterly.inputs import Inputs
     from painterly.io import load_image, save_image, to_pil
     from painterly.optimize import Progress
-    from painterly.settings import InputError, Settings
+    from painterly.settings import Settings
 
 
 def __getattr__(name: str) -> Any:
@@ -48,6 +51,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "LAYERS",
     "InputError",
+    "Inputs",
     "Progress",
     "Settings",
     "__version__",

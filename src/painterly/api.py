@@ -1,4 +1,5 @@
-"""The public entry points: ``stylize`` and ``iterate`` take paths, PIL images or arrays.
+"""The public entry points: ``prepare`` turns :class:`Inputs` and :class:`Settings` into a
+:class:`Job`; ``stylize`` and ``iterate`` take paths, PIL images, arrays or tensors.
 
 This is the one layer that joins files (io), weights and the loop; the loop itself
 (optimize.run) sees only tensors.
@@ -6,7 +7,7 @@ This is the one layer that joins files (io), weights and the loop; the loop itse
 
 from __future__ import annotations
 
-import os
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,22 +17,24 @@ from PIL import Image
 
 from painterly import guides, io, runtime, weights
 from painterly.arch import downsampling
+from painterly.errors import InputError
 from painterly.features import VGGFeatures
-from painterly.image import fit_size, resize, resize_long_side
-from painterly.optimize import INITS, Progress, RunState, Stage, initial_image, run
-from painterly.settings import InputError, Settings
+from painterly.image import fit_size, luminance, resize, resize_long_side
+from painterly.inputs import ImageSource, Inputs, StyleSpec
+from painterly.objective import feature_pass, style_targets
+from painterly.optimize import Progress, RunState, Stage, initial_image, run
+from painterly.settings import Settings
 from painterly.version import __version__
-
-StyleSpec = io.ImageSource | tuple[io.ImageSource, float]
 
 
 @dataclass(frozen=True)
 class Job:
-    """Everything a run needs, checked and loaded: one Stage per scale (images on the
-    device), the start image, the extractor, and the settings with the seed resolved (so the
-    run can be repeated from its record)."""
+    """Everything a run needs, checked and loaded: one Stage per scale (images and style
+    targets on the device), the start image, the extractor, the inputs, and the settings
+    with the seed resolved (so the run can be repeated from its record)."""
 
     settings: Settings
+    inputs: Inputs
     stages: tuple[Stage, ...]
     start: torch.Tensor
     extractor: VGGFeatures
@@ -64,8 +67,7 @@ def make_settings(settings: Settings | None = None, **overrides: Any) -> Setting
 
 
 def prepare(
-    content: io.ImageSource,
-    styles: StyleSpec | Sequence[StyleSpec],
+    inputs: Inputs,
     settings: Settings | None = None,
     *,
     extractor: VGGFeatures | None = None,
@@ -73,63 +75,77 @@ def prepare(
 ) -> Job:
     """Load and check everything for a run; cheap errors (settings, files) come first.
 
-    ``extractor`` reuses an already built feature extractor (it must cover the layers).
+    The style targets of every scale are computed here, once. ``extractor`` reuses an
+    already built feature extractor (it must cover the layers and match the pooling).
     """
+    if not isinstance(inputs, Inputs):
+        raise TypeError("prepare takes Inputs: Inputs.of(content, styles, ...)")
     s = make_settings(settings, **overrides)
     s = s.replace(seed=runtime.resolve_seed(s.seed))
-    style_specs = _style_specs(styles)
     device = runtime.resolve_device(s.device)
     autocast = runtime.resolve_precision(s.precision, device)
-    content_img, style_imgs, init_img = _load_images(content, style_specs, s, device)
-    masks = guides.load_masks(s, len(style_specs), device)
-    stages = tuple(
-        _stage(content_img, style_imgs, masks, s, side, steps, device)
-        for side, steps in zip(s.scales, s.steps_per_scale, strict=True)
-    )
+    content_img, style_imgs, init_img = _load_images(inputs, s, device)
+    masks = _load_masks(inputs, s)
     if extractor is None:
-        w = weights.load(s.weights)
+        w = weights.load(inputs.weights_file or s.weights)
         extractor = VGGFeatures(w, s.content_layers + s.style_layers, pooling=s.pooling)
     _check_extractor(extractor, s)
+    extractor = extractor.to(device)
+    features = feature_pass(extractor, autocast)
+    stages = []
+    for side, steps in zip(s.scales, s.steps_per_scale, strict=True):
+        stage = _stage(content_img, style_imgs, masks, s, side, steps, device)
+        targets = style_targets(features, stage.styles, s, stage.regions)
+        stages.append(dataclasses.replace(stage, targets=targets))
     first = stages[0]
     if init_img is not None:
-        init_img = guides.colour_start(s.preserve_color, resize(init_img, first.size)).to(device)
+        init_img = guides.colour_mode(s.preserve_color).start(resize(init_img, first.size))
+        init_img = init_img.to(device)
     start = initial_image(s.init, first.content, runtime.generator(s.seed), init_img)
     record = {
         "version": __version__,
-        "content": _name(content),
-        "styles": [[_name(src), w] for src, w in style_specs],
+        **inputs.record(),
         "settings": s.to_dict(),
         "scales": [list(stage.size) for stage in stages],
         "precision": "bf16" if autocast == torch.bfloat16 else "fp32",
         "device": device.type,
     }
-    return Job(s, stages, start, extractor.to(device), record, autocast)
+    return Job(s, inputs, tuple(stages), start, extractor, record, autocast)
 
 
 def _load_images(
-    content: io.ImageSource,
-    style_specs: list[tuple[io.ImageSource, float]],
-    s: Settings,
-    device: torch.device,
+    inputs: Inputs, s: Settings, device: torch.device
 ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, float]], torch.Tensor | None]:
     """The inputs, no larger than the final scale needs (content at ``s.size``, styles at
     ``s.size * s.style_scale``); the memory check runs before the content is resized, so a
     huge request fails cheaply."""
-    original = io.load_image(content, s.max_input_pixels)
+    original = io.load_image(inputs.content, s.max_input_pixels)
     height, width = fit_size(original.shape[-2], original.shape[-1], s.size)
     runtime.check_memory(height, width, s, device)
     content_img = resize(original, (height, width))
     style_imgs = []
     style_size = max(1, round(s.size * s.style_scale))
-    for source, weight in style_specs:
+    for source, weight in inputs.styles:
         image = io.load_image(source, s.max_input_pixels)
         if max(image.shape[-2:]) > style_size:  # keep no more pixels than the last scale needs
             image = resize_long_side(image, style_size)
         style_imgs.append((image, weight))
     init_img = None
-    if s.init not in INITS:
-        init_img = io.load_image(s.init, s.max_input_pixels)
+    if inputs.init_image is not None:
+        init_img = io.load_image(inputs.init_image, s.max_input_pixels)
     return content_img, style_imgs, init_img
+
+
+def _load_masks(inputs: Inputs, s: Settings) -> guides.Masks:
+    """``mask`` and ``style_masks`` as gray levels (white = 1)."""
+
+    def read(source: ImageSource) -> torch.Tensor:
+        return luminance(io.load_image(source, s.max_input_pixels)).clamp(0, 1)
+
+    return guides.Masks(
+        read(inputs.mask) if inputs.mask is not None else None,
+        tuple(read(m) for m in inputs.style_masks) if inputs.style_masks is not None else None,
+    )
 
 
 def _stage(
@@ -152,7 +168,7 @@ def _stage(
         _check_feature_size(image, s, f"style image {number} at {style_side} px")
         scaled.append((image, weight))
     photo = content_img
-    content_img, scaled, finish = guides.colour_mode(s.preserve_color, content_img, scaled)
+    content_img, scaled, finish = guides.colour_mode(s.preserve_color).rewrite(content_img, scaled)
     styles_on_device = tuple((img.to(device), w) for img, w in scaled)
     regions, finish = guides.regions(
         masks.at(content_img.shape[-2:]), styles_on_device, photo, finish
@@ -161,56 +177,50 @@ def _stage(
 
 
 def iterate(
-    content: io.ImageSource,
+    content: ImageSource,
     styles: StyleSpec | Sequence[StyleSpec],
     settings: Settings | None = None,
+    *,
+    mask: ImageSource | None = None,
+    style_masks: Sequence[ImageSource] | None = None,
+    init_image: ImageSource | None = None,
+    weights_file: str | None = None,
     **overrides: Any,
 ) -> Iterator[Progress]:
     """Yield a :class:`Progress` after every optimisation step; the last one is the result.
 
     ``progress.image()`` gives the current image as a ``(1, 3, H, W)`` tensor in [0, 1].
-    Breaking out of the loop cancels the run.
+    Breaking out of the loop cancels the run. The inputs are as for :func:`stylize`.
     """
-    return prepare(content, styles, settings, **overrides).run()
+    inputs = Inputs.of(
+        content,
+        styles,
+        mask=mask,
+        style_masks=style_masks,
+        init_image=init_image,
+        weights_file=weights_file,
+    )
+    return prepare(inputs, settings, **overrides).run()
 
 
 def stylize(
-    content: io.ImageSource,
+    content: ImageSource,
     styles: StyleSpec | Sequence[StyleSpec],
     settings: Settings | None = None,
-    **overrides: Any,
+    **kwargs: Any,
 ) -> Image.Image:
     """Repaint ``content`` in the style of ``styles``; returns an RGB PIL image.
 
     ``styles``: one image, or a list of images or ``(image, blend weight)`` pairs. Images are
     paths, PIL images, ``(H, W[, C])`` arrays or ``(1, 3, H, W)`` tensors in [0, 1].
-    Settings are :class:`Settings` fields as keywords, e.g. ``size=256, seed=0``.
+    Keywords: the inputs ``mask``, ``style_masks``, ``init_image``, ``weights_file``, and
+    :class:`Settings` fields, e.g. ``size=256, seed=0``.
     """
     last: Progress | None = None
-    for progress in iterate(content, styles, settings, **overrides):
+    for progress in iterate(content, styles, settings, **kwargs):
         last = progress
     assert last is not None  # steps >= 1 is validated
     return io.to_pil(last.image())
-
-
-def _style_specs(styles: StyleSpec | Sequence[StyleSpec]) -> list[tuple[io.ImageSource, float]]:
-    if isinstance(styles, (str, os.PathLike, Image.Image, torch.Tensor)) or (
-        hasattr(styles, "shape") and not isinstance(styles, (list, tuple))
-    ):
-        styles = [styles]  # one image
-    elif isinstance(styles, tuple) and len(styles) == 2 and isinstance(styles[1], (int, float)):
-        styles = [styles]  # one (image, weight) pair
-    specs: list[tuple[io.ImageSource, float]] = []
-    for item in styles:
-        source, weight = item if isinstance(item, tuple) else (item, 1.0)
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
-            raise InputError(f"style blend weight {weight!r} for {_name(source)}: must be positive")
-        if weight == float("inf"):
-            raise InputError(f"style blend weight for {_name(source)}: must be finite")
-        specs.append((source, float(weight)))
-    if not specs:
-        raise InputError("at least one style image is needed")
-    return specs
 
 
 def _check_feature_size(image: torch.Tensor, s: Settings, what: str) -> None:
@@ -229,12 +239,6 @@ def _check_extractor(extractor: VGGFeatures, s: Settings) -> None:
     missing = [n for n in s.content_layers + s.style_layers if n not in extractor.layers]
     if missing or extractor.pooling != s.pooling:
         raise ValueError(f"the extractor does not match the settings (layers {missing}, pooling)")
-
-
-def _name(source: Any) -> str:
-    if isinstance(source, (str, os.PathLike)):
-        return os.fspath(source)
-    return f"<{type(source).__name__}>"
 
 
 __all__ = ["Job", "iterate", "make_settings", "prepare", "stylize"]

@@ -1,8 +1,9 @@
-"""Checkpoints: everything needed to finish an interrupted CLI run, written atomically.
+"""Checkpoints: everything needed to finish an interrupted run, written atomically.
 
 A checkpoint holds the optimisation state (scale, image, optimiser state, step, learning rate),
-the settings with the resolved seed, the input paths with their SHA-256 (a changed input
+the settings with the resolved seed, the inputs (paths) with their SHA-256 (a changed input
 refuses to resume), the output path, torch's RNG state and the record for the output.
+Format 1 (before inputs were apart from settings) is read and converted.
 """
 
 from __future__ import annotations
@@ -15,20 +16,21 @@ from typing import Any
 
 import torch
 
+from painterly.errors import InputError
+from painterly.inputs import Inputs
 from painterly.io import sha256_file
 from painterly.optimize import RunState
-from painterly.settings import InputError, Settings
+from painterly.settings import INITS, WEIGHT_SOURCES, Settings
 from painterly.version import __version__
 
-FORMAT = 1
+FORMAT = 2
 
 
 @dataclass(frozen=True)
 class Checkpoint:
     """A resumable run: inputs, output, settings and the optimisation state."""
 
-    content: str
-    styles: tuple[tuple[str, float], ...]
+    inputs: Inputs
     output: str
     settings: Settings
     every: int
@@ -49,8 +51,7 @@ def save(path: str | os.PathLike, ck: Checkpoint) -> None:
     payload = {
         "format": FORMAT,
         "version": __version__,
-        "content": ck.content,
-        "styles": [list(s) for s in ck.styles],
+        "inputs": ck.inputs.record(),
         "output": ck.output,
         "settings": ck.settings.to_dict(),
         "every": ck.every,
@@ -84,31 +85,11 @@ def load(path: str | os.PathLike) -> Checkpoint:
         raise InputError(f"{source}: no such checkpoint")
     try:
         raw = torch.load(source, map_location="cpu", weights_only=True)
-        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        if not isinstance(raw, dict) or raw.get("format") not in (1, FORMAT):
             raise ValueError("unknown layout")
-        settings = Settings(
-            **{k: tuple(v) if isinstance(v, list) else v for k, v in raw["settings"].items()}
-        )
-        state = RunState(
-            int(raw["step"]),
-            raw["image"],
-            raw["optimizer"],
-            float(raw["lr"]),
-            int(raw["scale"]),
-            raw["average"],
-            int(raw["average_count"]),
-        )
-        ck = Checkpoint(
-            raw["content"],
-            tuple((str(p), float(w)) for p, w in raw["styles"]),
-            raw["output"],
-            settings,
-            int(raw["every"]),
-            state,
-            dict(raw["checksums"]),
-            dict(raw["record"]),
-            raw["torch_rng"],
-        )
+        if raw["format"] == 1:
+            raw = _from_format_1(raw)
+        ck = _checkpoint(raw)
     except InputError:
         raise
     except Exception as exc:  # any reader failure means: not a checkpoint we can use
@@ -119,3 +100,43 @@ def load(path: str | os.PathLike) -> Checkpoint:
         if sha256_file(Path(file)) != digest:
             raise InputError(f"{source}: input {file} changed since the checkpoint; cannot resume")
     return ck
+
+
+def _checkpoint(raw: dict[str, Any]) -> Checkpoint:
+    state = RunState(
+        step=int(raw["step"]),
+        image=raw["image"],
+        optimizer=raw["optimizer"],
+        lr=float(raw["lr"]),
+        scale=int(raw["scale"]),
+        average=raw["average"],
+        average_count=int(raw["average_count"]),
+    )
+    return Checkpoint(
+        inputs=Inputs.from_record(raw["inputs"]),
+        output=raw["output"],
+        settings=Settings.from_dict(raw["settings"]),
+        every=int(raw["every"]),
+        state=state,
+        checksums=dict(raw["checksums"]),
+        record=dict(raw["record"]),
+        torch_rng=raw["torch_rng"],
+    )
+
+
+def _from_format_1(raw: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 kept the inputs that were files among the settings (mask, style_mask, an
+    init or weights path): move them to the inputs."""
+    settings = dict(raw["settings"])
+    inputs: dict[str, Any] = {"content": raw["content"], "styles": raw["styles"]}
+    if settings.get("mask") is not None:
+        inputs["mask"] = settings["mask"]
+    if settings.get("style_mask") is not None:
+        inputs["style_masks"] = settings["style_mask"]
+    settings.pop("mask", None)
+    settings.pop("style_mask", None)
+    if settings.get("init") not in INITS:
+        inputs["init_image"], settings["init"] = settings["init"], INITS[0]
+    if settings.get("weights") not in WEIGHT_SOURCES:
+        inputs["weights_file"], settings["weights"] = settings["weights"], WEIGHT_SOURCES[0]
+    return {**raw, "inputs": inputs, "settings": settings}

@@ -18,20 +18,19 @@ import os
 import signal
 import sys
 import threading
-import time
 import typing
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 from painterly.arch import LAYER_TABLE, downsampling
-from painterly.settings import INITS, InputError, InputNotice, Settings
+from painterly.errors import InputError, InputNotice, NumericsError
+from painterly.inputs import Inputs, check_weights_file
+from painterly.settings import DEFAULT_CHECKPOINT_EVERY, WEIGHT_SOURCES, Settings
 from painterly.version import __version__
 
 PROG = "painterly"
 COMMANDS = ("layers", "info", "resume", "serve")
-DEFAULT_CHECKPOINT_EVERY = 50
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -78,13 +77,9 @@ def _main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         _say("interrupted")
         return EXIT_INTERRUPTED
-    except _Failure as exc:
-        _say(f"failed: {exc}")
+    except NumericsError as exc:
+        _say(f"failed: {exc}; nothing written")
         return EXIT_FAILED
-
-
-class _Failure(Exception):
-    """A run that started but could not finish (e.g. the loss diverged)."""
 
 
 def _say(message: str) -> None:
@@ -130,15 +125,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", required=True, help="result file (.png .jpg .webp .tif)")
     hints = typing.get_type_hints(Settings)
     for f in dataclasses.fields(Settings):
-        default = f.default
-        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        kwargs: dict[str, Any] = {
-            "type": _flag_type(hints[f.name]),
-            "help": f"{f.metadata['help']} (default: {shown})",
-        }
-        if "choices" in f.metadata and not f.metadata.get("or_path"):
-            kwargs["choices"] = f.metadata["choices"]
+        kwargs: dict[str, Any] = {"type": _flag_type(hints[f.name]), "help": _flag_help(f)}
+        if "choices" in f.metadata and f.metadata.get("input") is None and hints[f.name] is str:
+            kwargs["choices"] = f.metadata["choices"]  # layer lists: checked by Settings
         parser.add_argument(f"--{f.name.replace('_', '-')}", default=argparse.SUPPRESS, **kwargs)
+    parser.add_argument(
+        "--mask", metavar="PATH", help="mask image: white = stylise, black = keep the photo"
+    )
+    parser.add_argument(
+        "--style-mask",
+        type=_split(str),
+        metavar="P,P,...",
+        help="comma-separated mask images, one per style: where each style goes",
+    )
     parser.add_argument(
         "--save-every",
         type=int,
@@ -163,6 +162,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _flag_help(f: dataclasses.Field[Any]) -> str:
+    """The field's help with its default and its bounds, from the field's metadata."""
+    default = f.default
+    shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+    rules = f.metadata
+    bounds = []
+    if rules.get("positive"):
+        bounds.append("> 0")
+    if rules.get("min") is not None:
+        bounds.append(f">= {rules['min']}")
+    if rules.get("max") is not None and rules["max"] < 1e6:
+        bounds.append(f"<= {rules['max']}")
+    extra = f"; {', '.join(bounds)}" if bounds else ""
+    return f"{rules['help']} (default: {shown}{extra})"
+
+
 def parse_style(text: str) -> tuple[str, float]:
     """``PATH`` or ``PATH:WEIGHT`` (a path that exists as written wins over the split)."""
     path, sep, weight = text.rpartition(":")
@@ -180,50 +195,51 @@ def parse_style(text: str) -> tuple[str, float]:
 # --- commands ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _RunOptions:
-    """What the CLI does around a run: where results, intermediates and checkpoints go."""
-
-    content: str
-    styles: tuple[tuple[str, float], ...]
-    output: Path
-    quiet: bool = False
-    save_every: int = 0
-    checkpoint: Path | None = None
-    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
-
-
 def _cmd_stylize(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    setting_names = {f.name for f in dataclasses.fields(Settings)}
-    settings = Settings().replace(**{k: v for k, v in vars(args).items() if k in setting_names})
+    settings, inputs = _settings_and_inputs(args)
     for flag, value in (
         ("--save-every", args.save_every),
         ("--checkpoint-every", args.checkpoint_every),
     ):
         if value < 0:
             raise InputError(f"{flag} {value}: must be 0 or more")
-    styles = tuple(parse_style(s) for s in args.styles)
 
     from painterly import api, io  # torch loads here, after the cheap checks
+    from painterly.driver import Plan
 
-    inputs = _input_paths(args.content, styles, settings)
     output = io.check_output_path(args.output)
-    _check_not_an_input(output, inputs)
+    _check_not_an_input(output, inputs.files())
     ck_path = None
     if args.checkpoint is not None:
-        ck_path = _check_checkpoint_path(Path(args.checkpoint), [*inputs, str(output)])
-    opts = _RunOptions(
-        args.content,
-        styles,
+        ck_path = _check_checkpoint_path(Path(args.checkpoint), [*inputs.files(), str(output)])
+    plan = Plan(
         output,
-        args.quiet,
-        args.save_every,
-        ck_path,
-        args.checkpoint_every or DEFAULT_CHECKPOINT_EVERY,
+        save_every=args.save_every,
+        checkpoint=ck_path,
+        checkpoint_every=args.checkpoint_every or DEFAULT_CHECKPOINT_EVERY,
     )
-    job = api.prepare(args.content, list(styles), settings)
-    return _drive(job, opts)
+    return _drive(api.prepare(inputs, settings), plan, args.quiet)
+
+
+def _settings_and_inputs(args: argparse.Namespace) -> tuple[Settings, Inputs]:
+    """Split the parsed flags: Settings fields, and the inputs (files) among them. A flag
+    whose field names an input (``--init``, ``--weights``) gives that input when its value
+    is not one of the field's choices."""
+    given = vars(args)
+    values, files = {}, {}
+    for f in dataclasses.fields(Settings):
+        if f.name not in given:
+            continue
+        into = f.metadata.get("input")
+        if into is not None and given[f.name] not in f.metadata["choices"]:
+            files[into] = given[f.name]
+        else:
+            values[f.name] = given[f.name]
+    settings = Settings().replace(**values)
+    styles = tuple(parse_style(s) for s in args.styles)
+    inputs = Inputs.of(args.content, styles, mask=args.mask, style_masks=args.style_mask, **files)
+    return settings, inputs
 
 
 def _cmd_resume(argv: list[str]) -> int:
@@ -235,23 +251,20 @@ def _cmd_resume(argv: list[str]) -> int:
     import torch
 
     from painterly import api, checkpoint, io
+    from painterly.driver import Plan
 
     ck = checkpoint.load(args.checkpoint)
-    opts = _RunOptions(
-        ck.content,
-        ck.styles,
+    plan = Plan(
         io.check_output_path(ck.output),
-        args.quiet,
-        0,
-        Path(args.checkpoint),
-        ck.every,
+        checkpoint=Path(args.checkpoint),
+        checkpoint_every=ck.every,
     )
-    job = api.prepare(ck.content, list(ck.styles), ck.settings)
+    job = api.prepare(ck.inputs, ck.settings)
     if ck.torch_rng is not None:
         torch.set_rng_state(ck.torch_rng)
     if not args.quiet:
         _say(f"resuming {ck.output} at step {ck.state.step} of {ck.settings.total_steps}")
-    return _drive(job, opts, ck.state, ck.checksums)
+    return _drive(job, plan, args.quiet, ck.state, ck.checksums)
 
 
 class _StopAfterStep:
@@ -278,67 +291,32 @@ class _StopAfterStep:
         _say("stopping after this step (Ctrl-C again to stop at once)")
 
 
-def _drive(job: Any, opts: _RunOptions, resume: Any = None, sums: dict | None = None) -> int:
-    """Run a prepared job to the end: progress, intermediates, checkpoints, Ctrl-C, result."""
-    from painterly import checkpoint, io
-    from painterly.optimize import NumericsError
+def _drive(job: Any, plan: Any, quiet: bool, resume: Any = None, sums: Any = None) -> int:
+    """Run a prepared job through the driver, with a progress bar and Ctrl-C handling."""
+    from painterly.driver import Driver
 
-    if opts.checkpoint is not None and sums is None:
-        sums = checkpoint.checksums(_input_paths(opts.content, opts.styles, job.settings))
-
-    def save_checkpoint(progress: Any) -> None:
-        assert opts.checkpoint is not None and sums is not None
-        state = progress.state()
-        ck = checkpoint.Checkpoint(
-            opts.content,
-            opts.styles,
-            str(opts.output),
-            job.settings,
-            opts.checkpoint_every,
-            state,
-            sums,
-            job.record,
-        )
-        checkpoint.save(opts.checkpoint, ck)
-
-    began = time.perf_counter()
-    last = None
-    bar = _progress_bar(job.total_steps, opts.quiet, resume.step if resume else 0)
+    driver = Driver(job, plan, resume=resume, checksums=sums)
+    bar = _progress_bar(job.total_steps, quiet, resume.step if resume else 0)
     stop = _StopAfterStep()
     try:
         with stop:
-            for last in job.run(resume):
-                _show(bar, last)
-                if opts.save_every and last.step % opts.save_every == 0 and not last.done:
-                    io.save_image(last.image(), _step_path(opts.output, last.step), job.record)
-                if stop.requested or (
-                    opts.checkpoint and last.step % opts.checkpoint_every == 0 and not last.done
-                ):
-                    if opts.checkpoint:
-                        save_checkpoint(last)
-                    if stop.requested:
-                        raise KeyboardInterrupt
+            outcome = driver.run(lambda p: _show(bar, p), lambda: stop.requested)
+        if outcome.state == "stopped":
+            raise KeyboardInterrupt
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
-        if last is not None:
-            _write_interrupted(last, opts, job.record)
+        if driver.save_partial() is not None:
+            _say_interrupted(driver)
         raise
-    except NumericsError as exc:
-        raise _Failure(f"{exc}; nothing written") from None
     finally:
         if bar is not None:
             bar.close()
-    if last is None:  # resumed at the last step: nothing left to do
-        raise InputError(f"{opts.checkpoint}: the run had already finished")
-    io.save_image(last.image(), opts.output, job.record)
-    if opts.checkpoint is not None:
-        opts.checkpoint.unlink(missing_ok=True)  # the run is complete
-    if not opts.quiet:
-        h, w = last.size
+    if not quiet:
+        h, w = outcome.last.size
         _say(
-            f"wrote {opts.output} ({w}x{h}, {last.step} steps in "
-            f"{time.perf_counter() - began:.1f} s, seed {job.settings.seed})"
+            f"wrote {plan.output} ({w}x{h}, {outcome.last.step} steps in "
+            f"{outcome.seconds:.1f} s, seed {job.settings.seed})"
         )
     return EXIT_OK
 
@@ -349,23 +327,15 @@ def _show(bar: Any, progress: Any) -> None:
         bar.update(1)
 
 
-def _write_interrupted(last: Any, opts: _RunOptions, record: dict) -> None:
-    """After Ctrl-C: the image of the last completed step goes to the output path."""
-    from painterly import io
-
-    io.save_image(last.image(), opts.output, {**record, "stopped_at_step": last.step})
+def _say_interrupted(driver: Any) -> None:
+    checkpoint = driver.plan.checkpoint
     hint = ""
-    if opts.checkpoint is not None and opts.checkpoint.exists():
-        hint = f"; '{PROG} resume {opts.checkpoint}' continues"
-    _say(f"interrupted at step {last.step}; wrote the image so far to {opts.output}{hint}")
-
-
-def _input_paths(content: str, styles: Any, settings: Settings) -> list[str]:
-    """Every file a run reads: content, styles, and the init image and masks when given."""
-    extra = [settings.init] if settings.init not in INITS else []
-    extra += [settings.mask] if settings.mask is not None else []
-    extra += list(settings.style_mask or ())
-    return [content, *(p for p, _ in styles), *extra]
+    if checkpoint is not None and checkpoint.exists():
+        hint = f"; '{PROG} resume {checkpoint}' continues"
+    _say(
+        f"interrupted at step {driver.last.step}; wrote the image so far to "
+        f"{driver.plan.output}{hint}"
+    )
 
 
 def _check_checkpoint_path(path: Path, others: list[str]) -> Path:
@@ -400,10 +370,6 @@ def _format_losses(losses: dict[str, float]) -> str:
     return " ".join(f"{k} {v:.3g}" for k, v in losses.items())
 
 
-def _step_path(output: Path, step: int) -> Path:
-    return output.with_name(f"{output.stem}_step{step:05d}{output.suffix}")
-
-
 def _check_not_an_input(output: Path, inputs: list[str]) -> None:
     target = output.resolve()
     for source in inputs:
@@ -424,7 +390,8 @@ def _cmd_info(argv: list[str]) -> int:
     parser = _Parser(prog=f"{PROG} info", description="Show version, device and weights.")
     parser.add_argument("--weights", default=Settings().weights, help="weights source to check")
     args = parser.parse_args(argv)
-    Settings(weights=args.weights)  # validates the name
+    if args.weights not in WEIGHT_SOURCES:
+        check_weights_file(args.weights)
 
     import platform
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from painterly.arch import LAYER_INDEX, LAYER_TABLE
-from painterly.settings import InputError
+from painterly.errors import InputError
 from painterly.weights import Weights
 
 POOLS: dict[str, type[nn.Module]] = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from painterly import io
+from painterly.errors import InputError
 from painterly.image import (
     blur,
     gray,
@@ -23,34 +23,65 @@ from painterly.image import (
     with_content_colour,
 )
 from painterly.objective import Region
-from painterly.settings import InputError, Settings
 
 Finish = Callable[[torch.Tensor], torch.Tensor] | None
 Styles = tuple[tuple[torch.Tensor, float], ...]
 EDGE_BLUR = 0.01  # feathering of mask edges, as a fraction of the long side
 
 
-def colour_mode(
-    mode: str, content: torch.Tensor, styles: list[tuple[torch.Tensor, float]]
-) -> tuple[torch.Tensor, list[tuple[torch.Tensor, float]], Finish]:
-    """Rewrite one scale's inputs for ``--preserve-color``; returns the images to optimise
-    with and the function that turns the optimised image into the result."""
-    if mode == "histogram":  # recolour the paintings with the photo's palette
-        return content, [(match_colour_statistics(st, content), w) for st, w in styles], None
-    if mode == "luminance":  # transfer on brightness alone, then put the photo's colours back
-        styles = [(gray(match_luminance(st, content)), w) for st, w in styles]
-        colour = content
+StyleList = list[tuple[torch.Tensor, float]]
+Rewritten = tuple[torch.Tensor, StyleList, Finish]
 
-        def finish(image: torch.Tensor) -> torch.Tensor:
-            return with_content_colour(image, colour.to(image.device))
 
-        return gray(luminance(content)), styles, finish
+@dataclass(frozen=True)
+class ColourMode:
+    """A ``--preserve-color`` mode: ``rewrite(content, styles)`` gives one scale's images to
+    optimise with and the function that turns the optimised image into the result;
+    ``start(image)`` puts a start image (``--init PATH``) in the space it optimises in."""
+
+    rewrite: Callable[[torch.Tensor, StyleList], Rewritten]
+    start: Callable[[torch.Tensor], torch.Tensor]
+
+
+def _keep(content: torch.Tensor, styles: StyleList) -> Rewritten:
     return content, styles, None
 
 
-def colour_start(mode: str, image: torch.Tensor) -> torch.Tensor:
-    """A start image (``--init PATH``) in the space the colour mode optimises in."""
-    return gray(luminance(image)) if mode == "luminance" else image
+def _histogram(content: torch.Tensor, styles: StyleList) -> Rewritten:
+    """Recolour the paintings with the photo's palette."""
+    return content, [(match_colour_statistics(st, content), w) for st, w in styles], None
+
+
+def _luminance(content: torch.Tensor, styles: StyleList) -> Rewritten:
+    """Transfer on brightness alone, then put the photo's colours back."""
+    styles = [(gray(match_luminance(st, content)), w) for st, w in styles]
+    colour = content
+
+    def finish(image: torch.Tensor) -> torch.Tensor:
+        return with_content_colour(image, colour.to(image.device))
+
+    return gray(luminance(content)), styles, finish
+
+
+def _same(image: torch.Tensor) -> torch.Tensor:
+    return image
+
+
+COLOR_MODES: dict[str, ColourMode] = {
+    "none": ColourMode(_keep, _same),
+    "luminance": ColourMode(_luminance, lambda image: gray(luminance(image))),
+    "histogram": ColourMode(_histogram, _same),
+}
+
+
+def colour_mode(name: str) -> ColourMode:
+    """The registered colour mode ``name``; an unknown name is an InputError."""
+    try:
+        return COLOR_MODES[name]
+    except KeyError:
+        raise InputError(
+            f"preserve_color={name!r}: expected one of {', '.join(COLOR_MODES)}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -68,22 +99,6 @@ class Masks:
             fit(self.area) if self.area is not None else None,
             tuple(fit(m) for m in self.per_style) if self.per_style is not None else None,
         )
-
-
-def load_masks(s: Settings, n_styles: int, device: torch.device) -> Masks:
-    """Read ``--mask`` and ``--style-mask`` as gray levels (white = 1)."""
-    if s.style_mask is not None and len(s.style_mask) != n_styles:
-        raise InputError(
-            f"style_mask: {len(s.style_mask)} mask(s) for {n_styles} style(s); give one per style"
-        )
-
-    def read(path: str) -> torch.Tensor:
-        return luminance(io.load_image(path, s.max_input_pixels)).clamp(0, 1)
-
-    return Masks(
-        read(s.mask) if s.mask is not None else None,
-        tuple(read(p) for p in s.style_mask) if s.style_mask is not None else None,
-    )
 
 
 def regions(

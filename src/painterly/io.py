@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
 
-from painterly.settings import DEFAULT_MAX_INPUT_MEGAPIXELS, InputError, InputNotice
+from painterly.errors import InputError, InputNotice
+from painterly.settings import DEFAULT_MAX_INPUT_MEGAPIXELS
 
 ImageSource = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 

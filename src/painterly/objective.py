@@ -1,8 +1,15 @@
-"""The objective: targets computed once (no_grad), then total and per-term losses of an image."""
+"""The objective: style targets as a value, computed once; content targets per image; the
+weighted sum of content, style, total-variation and any extra terms for a batch.
+
+Style targets depend only on the paintings, the scale, the layers and the statistic, so one
+:class:`StyleTargets` serves every frame of a video, every tile of a print and every batch of
+a training run; what depends on the photo (its features, and its own statistics under a
+mask) is a :class:`ContentTargets`, computed once per photo.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from painterly import losses
+from painterly.arch import downsampling
 from painterly.features import VGGFeatures
 from painterly.settings import Settings
 
@@ -40,6 +48,8 @@ STYLE_STATISTICS: dict[str, StyleStatistic] = {
     ),
 }
 
+Features = Callable[[torch.Tensor], dict[str, torch.Tensor]]
+
 
 @dataclass(frozen=True)
 class Region:
@@ -50,130 +60,218 @@ class Region:
     styles: tuple[tuple[torch.Tensor, float], ...] | None
 
 
-class Objective:
-    """Weighted content + style + total-variation loss for one content and blended styles.
+@dataclass(frozen=True)
+class RegionTargets:
+    """One region's part of the style loss: its share of the image, its mask averaged down to
+    each layer (None: everywhere), and per layer the target statistic (None: the photo's own,
+    which :meth:`Objective.content_targets` measures)."""
+
+    share: float
+    weights: dict[str, torch.Tensor | None]
+    targets: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class StyleTargets:
+    """The style half of the objective at one scale: for ``statistic`` at ``layers``, one
+    :class:`RegionTargets` per region (a single one without masks)."""
+
+    statistic: str
+    layers: tuple[str, ...]
+    regions: tuple[RegionTargets, ...]
+
+    @property
+    def layer_targets(self) -> dict[str, Any]:
+        """The first region's targets (the only region without masks)."""
+        targets = self.regions[0].targets
+        assert targets is not None, "the first region keeps the photo's own statistics"
+        return targets
+
+
+@dataclass(frozen=True)
+class ContentTargets:
+    """What one photo (or a batch of them) contributes: features at the content layers and,
+    for regions that keep the photo's texture, its statistics under their masks."""
+
+    features: dict[str, torch.Tensor]
+    own: tuple[dict[str, Any] | None, ...]
+
+
+@dataclass(frozen=True)
+class Term:
+    """An extra loss term (e.g. a temporal one for video): ``loss(images, features)`` -> a
+    scalar tensor, added with ``weight`` beside the content, style and TV terms."""
+
+    weight: float
+    loss: Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]
+
+
+BUILT_IN_TERMS = ("content", "style", "tv")
+
+
+def feature_pass(extractor: VGGFeatures, autocast: torch.dtype | None = None) -> Features:
+    """VGG features, computed under autocast (e.g. bfloat16) when asked, in the dtype the
+    pass gave.
+
+    The convolutions are where the time goes and tolerate bfloat16. The losses take the
+    features as they come: Gram products run at the features' dtype with float32
+    accumulation and a float32 result; means, covariances and relative errors are computed
+    in float32 (losses.py).
+    """
+
+    def features(image: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.autocast(image.device.type, dtype=autocast, enabled=autocast is not None):
+            return extractor(image)
+
+    return features
+
+
+def style_targets(
+    features: Features,
+    styles: Sequence[tuple[torch.Tensor, float]],
+    settings: Settings,
+    regions: Sequence[Region] | None = None,
+) -> StyleTargets:
+    """Compute the style targets once, under no_grad.
 
     ``styles`` are ``(image, blend weight)`` pairs; their statistics (Gram matrices, or means
     and covariances) are blended per layer (weights normalised to sum to 1), which paints one
     texture that mixes the paintings. ``regions`` (spatial control, Gatys et al. 2017)
-    replaces that single target by guided statistics per region: each region's loss compares
-    only the statistics under its mask, weighted by the region's share of the image.
+    replaces that single target by guided statistics per region; their masks are at the
+    size of the image to be painted, and are averaged down to each layer's feature map.
+    """
+    if not styles:
+        raise ValueError("at least one style image is needed")
+    stat = STYLE_STATISTICS[settings.style_stats]
+    layers = settings.style_layers
+    regions = list(regions) if regions else [Region(None, tuple(styles))]
+    prepared = []
+    with torch.no_grad():
+        for region in regions:
+            share = _share(region.mask)
+            if share <= 0:
+                continue
+            weights = {n: _layer_weights(region.mask, n) for n in layers}
+            targets = None
+            if region.styles is not None:
+                targets = _blend(features, stat, layers, region.styles)
+            prepared.append(RegionTargets(share, weights, targets))
+    return StyleTargets(settings.style_stats, layers, tuple(prepared))
+
+
+def _blend(
+    features: Features,
+    stat: StyleStatistic,
+    layers: tuple[str, ...],
+    styles: Sequence[tuple[torch.Tensor, float]],
+) -> dict[str, Any]:
+    """Per layer, the blend-weighted mean of each style's statistics, made a target."""
+    blend_total = float(sum(w for _, w in styles))
+    sums: dict[str, list[torch.Tensor]] = {}
+    for image, weight in styles:
+        feats = features(image)
+        for name in layers:
+            parts = [p * (weight / blend_total) for p in stat.measure(feats[name], None)]
+            sums[name] = (
+                [a + b for a, b in zip(sums[name], parts, strict=True)] if name in sums else parts
+            )
+    return {name: stat.target(parts) for name, parts in sums.items()}
+
+
+class Objective:
+    """Weighted content + style + total-variation (+ extra terms) loss of a batch of images.
+
+    One objective serves any number of photos: ``content_targets(photo)`` is computed once
+    per photo, and ``objective(images, targets)`` compares a batch against them and against
+    the shared :class:`StyleTargets`. ``terms`` adds named extra terms.
     """
 
     def __init__(
         self,
         extractor: VGGFeatures,
-        content: torch.Tensor,
-        styles: Sequence[tuple[torch.Tensor, float]],
+        style: StyleTargets,
         settings: Settings,
         autocast: torch.dtype | None = None,
-        regions: Sequence[Region] | None = None,
+        terms: Mapping[str, Term] | None = None,
     ) -> None:
-        if not styles:
-            raise ValueError("at least one style image is needed")
-        self.extractor = extractor
-        self.settings = settings
-        self.autocast = autocast
-        self.stat = STYLE_STATISTICS[settings.style_stats]
+        self.features = feature_pass(extractor, autocast)
+        self.style = style
+        self.stat = STYLE_STATISTICS[style.statistic]
         self.content_layers = settings.content_layers
-        self.style_layers = settings.style_layers
+        self.style_layers = style.layers
         layer_weights = settings.style_layer_weights or (1.0,) * len(self.style_layers)
         total = float(sum(layer_weights))
         self.layer_weights = {
             n: w / total for n, w in zip(self.style_layers, layer_weights, strict=True)
         }
+        self.terms = dict(terms or {})
+        clash = set(self.terms) & {*BUILT_IN_TERMS, "total"}
+        if clash:
+            raise ValueError(f"extra terms may not be named {', '.join(sorted(clash))}")
         # Only the ratios of the weights matter to the minimum; dividing by the largest keeps
         # the loss and its gradients in float32 range whatever the user types (1e30, 1e300).
         raw = {
             "content": settings.content_weight,
             "style": settings.style_weight,
             "tv": settings.tv_weight,
+            **{name: term.weight for name, term in self.terms.items()},
         }
         top = max(raw.values())
         self.term_weights = {k: v / top for k, v in raw.items()}
-        regions = list(regions) if regions else [Region(None, tuple(styles))]
+
+    def content_targets(self, content: torch.Tensor) -> ContentTargets:
+        """``(N, 3, H, W)`` photos -> their targets (no_grad), for batches of the same N."""
         with torch.no_grad():
             feats = self.features(content)
-            self.content_targets = {n: feats[n].detach().float() for n in self.content_layers}
-            self.regions = [self._region(r, feats) for r in regions if _share(r.mask) > 0]
+            own = tuple(
+                None
+                if r.targets is not None
+                else {
+                    n: self.stat.target(self.stat.measure(feats[n], r.weights[n]))
+                    for n in self.style_layers
+                }
+                for r in self.style.regions
+            )
+            return ContentTargets({n: feats[n].detach().float() for n in self.content_layers}, own)
 
-    def _region(self, region: Region, content_feats: dict[str, torch.Tensor]) -> _Prepared:
-        """A region's per-layer weights and targets: its styles' blended statistics, or the
-        photo's own statistics under the mask when it keeps the photo."""
-        weights = {n: _layer_weights(region.mask, content_feats[n]) for n in self.style_layers}
-        if region.styles is None:
-            targets = {
-                n: self.stat.target(self.stat.measure(content_feats[n], weights[n]))
-                for n in self.style_layers
-            }
-        else:
-            targets = self._blend(region.styles)
-        return _Prepared(_share(region.mask), weights, targets)
-
-    @property
-    def style_targets(self) -> dict[str, Any]:
-        """The targets of the first region (the only one without masks)."""
-        return self.regions[0].targets
-
-    def _blend(self, styles: Sequence[tuple[torch.Tensor, float]]) -> dict[str, Any]:
-        """Per layer, the blend-weighted mean of each style's statistics, made a target."""
-        blend_total = float(sum(w for _, w in styles))
-        sums: dict[str, list[torch.Tensor]] = {}
-        for image, weight in styles:
-            feats = self.features(image)
-            for name in self.style_layers:
-                parts = [p * (weight / blend_total) for p in self.stat.measure(feats[name], None)]
-                sums[name] = (
-                    [a + b for a, b in zip(sums[name], parts, strict=True)]
-                    if name in sums
-                    else parts
-                )
-        return {name: self.stat.target(parts) for name, parts in sums.items()}
-
-    def features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        """VGG features, computed under autocast when asked, in the dtype the pass gave.
-
-        The convolutions are where the time goes and tolerate bfloat16. The losses take
-        the features as they come: Gram products run at the features' dtype with float32
-        accumulation and a float32 result; means, covariances and relative errors are
-        computed in float32 (losses.py).
-        """
-        enabled = self.autocast is not None
-        with torch.autocast(image.device.type, dtype=self.autocast, enabled=enabled):
-            return self.extractor(image)
-
-    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """``(1, 3, H, W)`` -> (total loss, ``{"content", "style", "tv", "total"}`` as floats)."""
-        feats = self.features(image)
-        content = sum(
-            losses.content_loss(feats[n], self.content_targets[n]) for n in self.content_layers
+    def __call__(
+        self, images: torch.Tensor, content: ContentTargets
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """``(N, 3, H, W)`` -> (total loss, ``{"content", "style", "tv", extra terms...,
+        "total"}`` as floats); each term is the mean over the batch."""
+        feats = self.features(images)
+        content_part = sum(
+            losses.content_loss(feats[n], content.features[n]) for n in self.content_layers
         )
-        content = content / len(self.content_layers)
-        style = sum(
+        content_part = content_part / len(self.content_layers)
+        style_part = sum(
             r.share
             * sum(
-                self.layer_weights[n] * self.stat.loss(feats[n], r.targets[n], r.weights[n])
+                self.layer_weights[n] * self.stat.loss(feats[n], _target(r, own)[n], r.weights[n])
                 for n in self.style_layers
             )
-            for r in self.regions
+            for r, own in zip(self.style.regions, content.own, strict=True)
         )
         w = self.term_weights
         terms = {
-            "content": w["content"] * content,
-            "style": w["style"] * style,
-            "tv": w["tv"] * losses.tv_loss(image),
+            "content": w["content"] * content_part,
+            "style": w["style"] * style_part,
+            "tv": w["tv"] * losses.tv_loss(images),
         }
         total = terms["content"] + terms["style"] + terms["tv"]
+        for name, term in self.terms.items():
+            terms[name] = w[name] * term.loss(images, feats)
+            total = total + terms[name]
         values = {k: float(v.detach()) for k, v in terms.items()}
         values["total"] = float(total.detach())
         return total, values
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    share: float
-    weights: dict[str, torch.Tensor | None]
-    targets: dict[str, Any]
+def _target(region: RegionTargets, own: dict[str, Any] | None) -> dict[str, Any]:
+    """A region's per-layer targets: the paintings', or the photo's own."""
+    targets = region.targets if region.targets is not None else own
+    assert targets is not None
+    return targets
 
 
 def _share(mask: torch.Tensor | None) -> float:
@@ -181,10 +279,11 @@ def _share(mask: torch.Tensor | None) -> float:
     return 1.0 if mask is None else float(mask.mean())
 
 
-def _layer_weights(mask: torch.Tensor | None, features: torch.Tensor) -> torch.Tensor | None:
+def _layer_weights(mask: torch.Tensor | None, layer: str) -> torch.Tensor | None:
     """The mask averaged down to a layer's resolution, squared as in a Gram matrix of
     masked features ``(F * m)(F * m)^T`` (Gatys et al. 2017)."""
     if mask is None:
         return None
-    mask = mask.to(features.device, torch.float32)
-    return F.adaptive_avg_pool2d(mask, features.shape[-2:]).pow(2)
+    stride = downsampling(layer)
+    size = (mask.shape[-2] // stride, mask.shape[-1] // stride)
+    return F.adaptive_avg_pool2d(mask.to(torch.float32), size).pow(2)

@@ -11,40 +11,56 @@ from typing import Any
 
 import torch
 
+from painterly.errors import NumericsError
 from painterly.features import VGGFeatures
 from painterly.image import resize
-from painterly.objective import Objective, Region
+from painterly.objective import (
+    Objective,
+    Region,
+    StyleTargets,
+    feature_pass,
+    style_targets,
+)
 from painterly.settings import Settings
-
-
-class NumericsError(RuntimeError):
-    """The loss or the image stopped being finite."""
 
 
 @dataclass(frozen=True)
 class OptimizerSpec:
-    """How to build one optimiser over the image, and its learning rate by default."""
+    """One optimiser over the image: how to build it (``build(params, lr, history)``), its
+    learning rate by default, whether the image is clamped to [0, 1] after each step, and
+    how many past (step, gradient-change) pairs it keeps, each the image's size."""
 
-    make: Callable[[list[torch.Tensor], float], torch.optim.Optimizer]
+    build: Callable[[list[torch.Tensor], float, int], torch.optim.Optimizer]
     default_lr: float
+    clamp: bool
+    history: int = 0
+
+    def make(self, params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
+        return self.build(params, lr, self.history)
+
+    @property
+    def state_images(self) -> int:
+        """Image-sized tensors of optimiser state (the memory estimate counts them)."""
+        return 2 * self.history + 2 if self.history else 2  # Adam: two moments
 
 
-def _lbfgs(params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
+def _lbfgs(params: list[torch.Tensor], lr: float, history: int) -> torch.optim.Optimizer:
     # One iteration per step() call (history kept in the optimiser's state), so each step is
     # one function evaluation and can be reported. No line search, as in neural-style: the
     # L-BFGS curvature estimate sets the step length. Tolerances 0: we decide when to stop.
     return torch.optim.LBFGS(
-        params, lr=lr, max_iter=1, history_size=50, tolerance_grad=0.0, tolerance_change=0.0
+        params, lr=lr, max_iter=1, history_size=history, tolerance_grad=0.0, tolerance_change=0.0
     )
 
 
-def _adam(params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
+def _adam(params: list[torch.Tensor], lr: float, history: int) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=lr)
 
 
 OPTIMIZERS: dict[str, OptimizerSpec] = {
-    "lbfgs": OptimizerSpec(_lbfgs, 1.0),
-    "adam": OptimizerSpec(_adam, 0.02),  # in [0, 1] pixel units
+    # Never clamped: clamping between steps would corrupt the L-BFGS curvature history.
+    "lbfgs": OptimizerSpec(_lbfgs, 1.0, clamp=False, history=50),
+    "adam": OptimizerSpec(_adam, 0.02, clamp=True),  # lr in [0, 1] pixel units
 }
 
 InitFn = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
@@ -61,6 +77,8 @@ class Stage:
     """One scale of a coarse-to-fine run: its content and style images and its step count.
 
     ``finish`` maps the optimised image to the one shown (e.g. putting colours back).
+    ``targets`` are the style targets at this scale, computed once (by ``api.prepare``, or
+    by :func:`run` when missing) and shared by every image painted at this scale.
     """
 
     content: torch.Tensor
@@ -68,13 +86,14 @@ class Stage:
     steps: int
     finish: Callable[[torch.Tensor], torch.Tensor] | None = None
     regions: tuple[Region, ...] | None = None  # spatial control; None: the style everywhere
+    targets: StyleTargets | None = None
 
     @property
     def size(self) -> tuple[int, int]:
         return (self.content.shape[-2], self.content.shape[-1])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Progress:
     """One step of a run. ``image()`` returns the current image, ``(1, 3, H, W)`` in [0, 1];
     ``state()`` returns what a checkpoint needs to continue exactly from here.
@@ -101,7 +120,7 @@ class Progress:
         return self.step >= self.total
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunState:
     """The optimisation state after ``step`` steps (counted over all scales): the scale, the
     raw (unclamped) image, the optimiser's state dict and learning rate. Enough to continue
@@ -184,23 +203,26 @@ def _run_stage(
     autocast: torch.dtype | None,
 ) -> Generator[Progress, None, torch.Tensor]:
     """Optimise one scale; returns its final raw image."""
-    objective = Objective(extractor, stage.content, stage.styles, settings, autocast, stage.regions)
-    live = _LiveStage(objective, settings, start, at, resume)
+    targets = stage.targets
+    if targets is None:
+        features = feature_pass(extractor, autocast)
+        targets = style_targets(features, stage.styles, settings, stage.regions)
+    objective = Objective(extractor, targets, settings, autocast)
+    live = _LiveStage(objective, stage.content, settings, start, at, resume)
     end = at.offset + stage.steps
     while live.step < end:
         if not live.advance():
             continue  # not finite: undone, with a smaller step size
-        elapsed = time.perf_counter() - at.began
         yield Progress(
-            live.step,
-            at.total,
-            dict(live.last),
-            elapsed,
-            stage.size,
-            lambda: live.snapshot(stage.finish),
-            live.state,
-            at.scale,
-            at.scales,
+            step=live.step,
+            total=at.total,
+            losses=dict(live.last),
+            elapsed=time.perf_counter() - at.began,
+            size=stage.size,
+            scale=at.scale,
+            scales=at.scales,
+            _snapshot=lambda: live.snapshot(stage.finish),
+            _state=live.state,
         )
     return live.average.value(live.good)
 
@@ -216,12 +238,14 @@ class _LiveStage:
     def __init__(
         self,
         objective: Objective,
+        content: torch.Tensor,
         settings: Settings,
         start: torch.Tensor,
         at: _Position,
         resume: RunState | None,
     ) -> None:
         self.objective = objective
+        self.targets = objective.content_targets(content)
         self.spec = OPTIMIZERS[settings.optimizer]
         self.lr = settings.lr if settings.lr is not None else self.spec.default_lr
         self.step = at.offset
@@ -232,7 +256,6 @@ class _LiveStage:
         self.optimizer = self.spec.make([self.image], self.lr)
         if resume is not None:
             self.optimizer.load_state_dict(resume.optimizer)
-        self.clamp = settings.optimizer != "lbfgs"  # clamping would corrupt L-BFGS's history
         self.last: dict[str, float] = {}
         self.good = self.image.detach().clone()
         self.average = _Average(settings.ema, self.good)
@@ -242,7 +265,7 @@ class _LiveStage:
 
     def closure(self) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
-        loss, values = self.objective(self.image)
+        loss, values = self.objective(self.image, self.targets)
         loss.backward()
         self.last.update(values)
         return loss
@@ -250,7 +273,7 @@ class _LiveStage:
     def advance(self) -> bool:
         """One optimiser step; False if it was undone because it was not finite."""
         self.optimizer.step(self.closure)
-        if self.clamp:
+        if self.spec.clamp:
             with torch.no_grad():
                 self.image.clamp_(0, 1)
         if not math.isfinite(self.last["total"]) or not torch.isfinite(self.image).all():
@@ -281,13 +304,13 @@ class _LiveStage:
         avg = self.average
         total = avg.sum.to("cpu", copy=True) if avg.sum is not None else None
         return RunState(
-            self.step,
-            self.good.to("cpu", copy=True),
-            opt_state,
-            self.lr,
-            self.scale,
-            total,
-            avg.count,
+            step=self.step,
+            image=self.good.to("cpu", copy=True),
+            optimizer=opt_state,
+            lr=self.lr,
+            scale=self.scale,
+            average=total,
+            average_count=avg.count,
         )
 
 
@@ -317,11 +340,12 @@ class _Average:
 
 
 def initial_image(
-    init: str, content: torch.Tensor, generator: torch.Generator, init_image: torch.Tensor | None
+    init: str,
+    content: torch.Tensor,
+    generator: torch.Generator,
+    init_image: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The starting image: a registered init by name, or ``init_image`` when given a path."""
-    if init in INITS:
-        return INITS[init](content, generator)
-    if init_image is None:
-        raise ValueError(f"init={init!r} is a path but no init image was supplied")
-    return init_image.to(content.device)
+    """The starting image: ``init_image`` when given, else the registered init ``init``."""
+    if init_image is not None:
+        return init_image.to(content.device)
+    return INITS[init](content, generator)

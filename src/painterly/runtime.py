@@ -1,15 +1,18 @@
-"""Device, seed and threads, resolved in one place."""
+"""Device, precision, seed and the memory estimate, resolved in one place."""
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 
 import torch
 
 from painterly.arch import LAYER_INDEX, LAYER_TABLE, downsampling
+from painterly.errors import InputError
 from painterly.image import fit_size
-from painterly.settings import MIN_SIZE, InputError, Settings
+from painterly.optimize import OPTIMIZERS
+from painterly.settings import MIN_SIZE, Settings
 
 
 def cuda_available() -> bool:
@@ -21,20 +24,24 @@ def mps_available() -> bool:
     return bool(backend and backend.is_available())
 
 
+# Each device by name: whether it is here, and what to say when it is not. ``auto`` takes the
+# first one present, in this order (the CPU is always there).
+DEVICES: dict[str, tuple[Callable[[], bool], str]] = {
+    "cuda": (lambda: cuda_available(), "no CUDA device is available to this torch build"),
+    "mps": (lambda: mps_available(), "Apple's MPS backend is not available here"),
+    "cpu": (lambda: True, ""),
+}
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA, then MPS, then the CPU; naming an absent device is an InputError."""
     if name == "auto":
-        if cuda_available():
-            return torch.device("cuda")
-        if mps_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not cuda_available():
-        raise InputError("device=cuda: no CUDA device is available to this torch build")
-    if name == "mps" and not mps_available():
-        raise InputError("device=mps: Apple's MPS backend is not available here")
-    if name not in ("cpu", "cuda", "mps"):
-        raise InputError(f"device={name!r}: expected auto, cpu, cuda or mps")
+        return torch.device(next(n for n, (present, _) in DEVICES.items() if present()))
+    if name not in DEVICES:
+        raise InputError(f"device={name!r}: expected auto, {', '.join(DEVICES)}")
+    present, absent = DEVICES[name]
+    if not present():
+        raise InputError(f"device={name}: {absent}")
     return torch.device(name)
 
 
@@ -44,27 +51,38 @@ def cpu_has_fast_bf16() -> bool:
     return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
 
 
+def bf16_support(device: torch.device) -> tuple[bool, bool]:
+    """(bfloat16 works on ``device``, bfloat16 is fast there): CUDA devices that support it,
+    and CPUs, fast only with native bf16 instructions (emulated bf16 is slower than fp32)."""
+    if device.type == "cuda":
+        supported = torch.cuda.is_bf16_supported()
+        return supported, supported
+    return device.type == "cpu", device.type == "cpu" and cpu_has_fast_bf16()
+
+
+def _forced_bf16(device: torch.device) -> torch.dtype:
+    if not bf16_support(device)[0]:
+        raise InputError(f"precision=bf16: not available on {device.type}; use fp32")
+    return torch.bfloat16
+
+
+# Each precision by name: the autocast dtype of the VGG passes on a device (None: float32).
+PRECISIONS: dict[str, Callable[[torch.device], torch.dtype | None]] = {
+    "auto": lambda device: torch.bfloat16 if bf16_support(device)[1] else None,
+    "fp32": lambda device: None,
+    "bf16": _forced_bf16,
+}
+
+
 def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for the VGG passes, or None for plain float32.
 
-    ``auto`` takes bfloat16 only where it is fast: CUDA devices that support it and CPUs with
-    native bf16 instructions (emulated bf16 is slower than float32). ``bf16`` forces it on
-    the CPU or CUDA; ``fp32`` turns it off.
+    ``auto`` takes bfloat16 only where it is fast; ``bf16`` forces it on the CPU or CUDA;
+    ``fp32`` turns it off.
     """
-    if name == "fp32":
-        return None
-    if device.type == "cuda":
-        supported = torch.cuda.is_bf16_supported()
-        fast = supported
-    else:
-        supported, fast = device.type == "cpu", device.type == "cpu" and cpu_has_fast_bf16()
-    if name == "bf16":
-        if not supported:
-            raise InputError(f"precision=bf16: not available on {device.type}; use fp32")
-        return torch.bfloat16
-    if name != "auto":
-        raise InputError(f"precision={name!r}: expected auto, fp32 or bf16")
-    return torch.bfloat16 if fast else None
+    if name not in PRECISIONS:
+        raise InputError(f"precision={name!r}: expected {', '.join(PRECISIONS)}")
+    return PRECISIONS[name](device)
 
 
 def resolve_seed(seed: int | None) -> int:
@@ -92,7 +110,7 @@ def describe() -> dict[str, str]:
 
 BASE_BYTES = 450 * 2**20  # torch, the decoded weights and the interpreter, measured on CPU
 ACTIVATION_FACTOR = 2.0  # forward outputs kept for backward, plus the backward's own buffers
-LBFGS_HISTORY = 50  # keep equal to optimize._lbfgs's history_size (a test checks)
+IMAGE_COPIES = 4  # the image, its gradient, the last good image and one temporary
 HEADROOM = 0.9  # never plan to use the last 10% of free memory
 
 
@@ -113,7 +131,7 @@ def estimate_bytes(
     pixels = 3 * height * width
     floats = ACTIVATION_FACTOR * activation_elements(height, width, settings.deepest_layer)
     floats *= 0.5 if half else 1.0
-    floats += (2 * LBFGS_HISTORY + 6) * pixels if settings.optimizer == "lbfgs" else 6 * pixels
+    floats += (OPTIMIZERS[settings.optimizer].state_images + IMAGE_COPIES) * pixels
     style_side = max(1.0, settings.style_scale)
     floats += (
         activation_elements(

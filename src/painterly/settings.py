@@ -1,38 +1,29 @@
-"""One frozen dataclass of settings, shared by the Python API, the CLI and later front ends.
+"""One frozen dataclass of settings: the recipe of a run, shared by the Python API, the CLI and
+the web studio. What a run paints (photo, paintings, masks, a start image) is not here: that
+is :class:`painterly.inputs.Inputs`.
 
 Standard library only: the CLI builds its flags from these fields without importing torch.
-Every field carries its help text (``metadata["help"]``); the comment above it says *why*
-the default is what it is. Validation lives in ``__post_init__`` and names the bad value.
+Every field carries its rules as metadata (``help``, and ``min``, ``max``, ``positive``,
+``choices``, ``nullable`` where they apply); validation, the CLI's flags and the web's JSON
+schema all read them, so a bound is stated once. The comment above a field says *why* the
+default is what it is.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 from painterly.arch import LAYER_INDEX, LAYERS
-
-
-class InputError(ValueError):
-    """A problem with what the user asked for (a value, a file, a name), never a bug.
-
-    The CLI turns exactly these into one line on stderr and exit code 2.
-    """
-
-
-class InputNotice(UserWarning):
-    """Something about an input the user should know, that is no error (e.g. a GIF's frames).
-
-    The CLI prints these as one 'note:' line each.
-    """
-
+from painterly.errors import InputError, InputNotice
 
 # Names of the strategies. The registries that implement them (optimize.OPTIMIZERS,
-# optimize.INITS, weights.WEIGHT_SOURCES) live beside torch; these tuples let settings and
-# the CLI validate and list choices without importing torch. tests/test_layering.py checks
-# that each tuple equals its registry's keys, so they cannot drift apart.
+# optimize.INITS, weights.WEIGHT_SOURCES, guides.COLOR_MODES, ...) live beside torch; these
+# tuples let settings and the CLI validate and list choices without importing torch.
+# tests/test_layering.py checks that each tuple equals its registry's keys.
 OPTIMIZERS: tuple[str, ...] = ("lbfgs", "adam")
 INITS: tuple[str, ...] = ("content", "noise")
 WEIGHT_SOURCES: tuple[str, ...] = ("caffe", "torchvision")
@@ -46,10 +37,18 @@ WEIGHT_FILE_SUFFIXES: tuple[str, ...] = (".pth", ".pt", ".safetensors")
 DEFAULT_MAX_INPUT_MEGAPIXELS = 100.0
 MIN_SCALE_STEP = 1.5  # a coarser scale must be at least this much smaller to pay its steps
 MIN_SIZE = 32  # below this even relu4_2 is a 4x4 map: nothing left to transfer
+MAX_SEED = 2**63 - 1
+DEFAULT_CHECKPOINT_EVERY = 50  # steps between checkpoints of a run (CLI and driver)
 
 
-def _help(text: str, **extra: Any) -> dict[str, Any]:
-    return {"help": text, **extra}
+def _rule(text: str, **rules: Any) -> dict[str, Any]:
+    """Field metadata: the help text and the rules validation, CLI and web schema read.
+
+    ``min``/``max``: inclusive bounds; ``positive``: above 0; ``choices``: the names allowed;
+    ``input``: the CLI flag also takes a file path, which becomes that field of ``Inputs``;
+    ``server``: the server's policy, never set by a web client.
+    """
+    return {"help": text, **rules}
 
 
 @dataclass(frozen=True)
@@ -57,52 +56,51 @@ class Settings:
     """How to stylise. Defaults reproduce Gatys et al. (2015) with scale-free loss weights."""
 
     # Long side of the output in pixels; the content image is resized to it.
-    size: int = field(default=512, metadata=_help("long side of the output in pixels"))
+    size: int = field(
+        default=512, metadata=_rule("long side of the output in pixels", min=MIN_SIZE)
+    )
     # Style statistics depend on the scale the style is seen at: 1.0 shows the painting's
     # brush strokes at the size they have relative to the output.
     style_scale: float = field(
-        default=1.0, metadata=_help("long side of each style image relative to --size")
+        default=1.0,
+        metadata=_rule("long side of each style image relative to --size", positive=True, max=16.0),
     )
     # Losses are relative errors (see losses.py), so weights are plain ratios that mean
     # the same at every image size and for every weight source.
-    content_weight: float = field(default=1.0, metadata=_help("weight of the content loss"))
+    content_weight: float = field(
+        default=1.0, metadata=_rule("weight of the content loss", min=0.0)
+    )
     # 10 with the 128 px coarse-to-fine schedule: beside the canonical outputs, 2-5x closer
     # to the painting on every reference pair while keeping the photo's structure
     # (docs/quality.md; 15 and 30 painted over more of it).
-    style_weight: float = field(default=10.0, metadata=_help("weight of the style loss"))
+    style_weight: float = field(default=10.0, metadata=_rule("weight of the style loss", min=0.0))
     tv_weight: float = field(
-        default=1.0, metadata=_help("weight of the total-variation (smoothness) loss")
+        default=1.0, metadata=_rule("weight of the total-variation (smoothness) loss", min=0.0)
     )
     # Gatys et al. 2017: 'luminance' transfers style on brightness alone and puts back the
     # photo's colours; 'histogram' first recolours the painting with the photo's palette.
     preserve_color: str = field(
         default="none",
-        metadata=_help(
+        metadata=_rule(
             "keep the photo's colours: none, luminance or histogram", choices=COLOR_MODES
         ),
     )
-    # Spatial control (Gatys et al. 2017), by guided statistics: only the masked region takes
-    # the style; the rest keeps the photo's own texture and is blended back softly.
-    mask: str | None = field(
-        default=None, metadata=_help("mask image: white = stylise, black = keep the photo")
-    )
-    style_mask: tuple[str, ...] | None = field(
-        default=None,
-        metadata=_help("comma-separated mask images, one per style: where each style goes"),
-    )
     # relu4_2: high enough to keep layout, low enough to keep edges (Gatys et al.).
     content_layers: tuple[str, ...] = field(
-        default=("relu4_2",), metadata=_help("comma-separated layers for the content loss")
+        default=("relu4_2",),
+        metadata=_rule("comma-separated layers for the content loss", choices=LAYERS),
     )
     # One layer per block: texture at every scale from brush grain to composition.
     style_layers: tuple[str, ...] = field(
         default=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
-        metadata=_help("comma-separated layers for the style loss"),
+        metadata=_rule("comma-separated layers for the style loss", choices=LAYERS),
     )
     # None = equal weights. Weights are relative: they are normalised to sum to 1.
     style_layer_weights: tuple[float, ...] | None = field(
         default=None,
-        metadata=_help("comma-separated relative weights, one per style layer (default: equal)"),
+        metadata=_rule(
+            "comma-separated relative weights, one per style layer (default: equal)", min=0.0
+        ),
     )
     # Iterate averaging: show an exponential moving average of the image over the steps of
     # each scale (0 turns it off). It smooths the last steps' high-frequency jitter; off by
@@ -110,118 +108,110 @@ class Settings:
     # (measured no better: docs/quality.md).
     ema: float = field(
         default=0.0,
-        metadata=_help("decay of the moving average of the image over the steps (0: off)"),
+        metadata=_rule(
+            "decay of the moving average of the image over the steps (0: off)", min=0.0, max=0.999
+        ),
     )
     # 'gram' is the seed paper's statistic; 'meancov' matches each layer's feature mean and
     # covariance (the Wasserstein-2 distance between Gaussians fitted to the features).
     style_stats: str = field(
         default="gram",
-        metadata=_help("style statistic: gram or meancov (Wasserstein-2)", choices=STYLE_STATS),
+        metadata=_rule("style statistic: gram or meancov (Wasserstein-2)", choices=STYLE_STATS),
     )
     # L-BFGS converges in far fewer steps than Adam on this smooth, full-batch problem.
     optimizer: str = field(
-        default="lbfgs", metadata=_help("optimisation method", choices=OPTIMIZERS)
+        default="lbfgs", metadata=_rule("optimisation method", choices=OPTIMIZERS)
     )
     # 150 in all, 50 per scale at 512 px: a fifth of the time of 300 steps on the old
     # 256 -> 512 schedule, as close to the painting and 13% further from the photo
     # (docs/benchmarks.md); far past 500 steps of pastiche either way.
-    steps: int = field(default=150, metadata=_help("total optimisation steps"))
+    steps: int = field(default=150, metadata=_rule("total optimisation steps", min=1))
     # Coarse-to-fine: large structures settle cheaply at a small size, then each larger
     # scale (at most 2x the last) refines detail. The style is seen at every scale's size.
     # 128: a step there costs 1/16 of one at 512, and relu5_1 still sees an 8x8 map.
     start_size: int = field(
         default=128,
-        metadata=_help(
-            "long side of the first, coarsest scale (above --size / 1.5: a single scale)"
+        metadata=_rule(
+            "long side of the first, coarsest scale (above --size / 1.5: a single scale)",
+            min=MIN_SIZE,
         ),
     )
     scale_steps: tuple[int, ...] | None = field(
         default=None,
-        metadata=_help(
-            "comma-separated steps per scale, coarsest first (default: --steps split evenly)"
+        metadata=_rule(
+            "comma-separated steps per scale, coarsest first (default: --steps split evenly)",
+            min=1,
         ),
     )
     # None = the optimiser's own default (L-BFGS 1.0, Adam 0.02 in [0, 1] pixel units).
-    lr: float | None = field(default=None, metadata=_help("learning rate (default: per optimiser)"))
+    lr: float | None = field(
+        default=None, metadata=_rule("learning rate (default: per optimiser)", positive=True)
+    )
     # Starting from the photo keeps its layout from the first step and converges fastest.
+    # A start image is an input (Inputs.init_image); the CLI's --init takes its path too.
     init: str = field(
         default="content",
-        metadata=_help(
-            "start image: 'content', 'noise' or an image path", choices=INITS, or_path=True
+        metadata=_rule(
+            "start image: 'content', 'noise' or an image path", choices=INITS, input="init_image"
         ),
     )
     # None = a fresh random seed, recorded in the output so the run can be repeated.
     seed: int | None = field(
-        default=None, metadata=_help("random seed (default: random, recorded)")
+        default=None,
+        metadata=_rule("random seed (default: random, recorded)", min=0, max=MAX_SEED),
     )
+    # A weights file is an input (Inputs.weights_file); the CLI's --weights takes its path too.
     weights: str = field(
         default="caffe",
-        metadata=_help(
+        metadata=_rule(
             "VGG19 weights: 'caffe', 'torchvision' or a .pth/.safetensors path",
             choices=WEIGHT_SOURCES,
-            or_path=True,
+            input="weights_file",
         ),
     )
     # Max pooling is the common default of the reference implementations.
-    pooling: str = field(default="max", metadata=_help("VGG19 pooling", choices=POOLINGS))
-    device: str = field(default="auto", metadata=_help("compute device", choices=DEVICES))
+    pooling: str = field(default="max", metadata=_rule("VGG19 pooling", choices=POOLINGS))
+    device: str = field(default="auto", metadata=_rule("compute device", choices=DEVICES))
     # bf16 VGG passes (and Gram products) make a step ~2x faster on CPUs with AVX512-BF16
     # or AMX and on CUDA, and with coarse-to-fine end as close to photo and painting as
     # float32 (docs/benchmarks.md); 'auto' uses them only where they are native.
     # Losses, the image and the optimiser state are float32 in every mode.
     precision: str = field(
         default="auto",
-        metadata=_help("VGG arithmetic: fp32, bf16, or auto (bf16 where fast)", choices=PRECISIONS),
+        metadata=_rule("VGG arithmetic: fp32, bf16, or auto (bf16 where fast)", choices=PRECISIONS),
     )
     # Refuse absurd input files before decoding them (a "decompression bomb" declares
     # enormous dimensions in a tiny file); Pillow's own guard stays on as well.
     max_input_megapixels: float = field(
         default=DEFAULT_MAX_INPUT_MEGAPIXELS,
-        metadata=_help("refuse input images larger than this many megapixels"),
+        metadata=_rule(
+            "refuse input images larger than this many megapixels", positive=True, server=True
+        ),
     )
 
     def __post_init__(self) -> None:
-        _check_int(self, "size", low=MIN_SIZE)
-        _check_number(self, "style_scale", positive=True, high=16.0)
-        for name in ("content_weight", "style_weight", "tv_weight"):
-            _check_number(self, name)
+        hints = field_types()
+        for f in dataclasses.fields(self):
+            if f.name not in _CUSTOM:
+                _check_field(f, hints[f.name], getattr(self, f.name))
         if self.content_weight == 0 and self.style_weight == 0:
             raise InputError("content_weight and style_weight are both 0: nothing to optimise")
         _check_layers(self, "content_layers")
         _check_layers(self, "style_layers")
-        _check_layer_weights(self)
-        _check_number(self, "ema", high=0.999)
-        if self.mask is not None and (not isinstance(self.mask, str) or not self.mask.strip()):
-            raise InputError(f"mask={self.mask!r}: expected an image path")
-        if self.style_mask is not None and (
-            not isinstance(self.style_mask, tuple)
-            or not self.style_mask
-            or not all(isinstance(m, str) and m.strip() for m in self.style_mask)
-        ):
-            raise InputError(f"style_mask={self.style_mask!r}: expected image paths, one per style")
-        _check_choice(self, "style_stats", STYLE_STATS)
-        _check_choice(self, "optimizer", OPTIMIZERS)
-        _check_int(self, "steps", low=1)
-        _check_int(self, "start_size", low=MIN_SIZE)
-        _check_scale_steps(self)
-        if self.lr is not None:
-            _check_number(self, "lr", positive=True)
-        _check_open_choice(self, "init", INITS, "an image path")
-        if self.seed is not None:
-            _check_int(self, "seed", low=0, high=2**63 - 1)
-        _check_open_choice(self, "weights", WEIGHT_SOURCES, "a .pth/.safetensors path")
-        if self.weights not in WEIGHT_SOURCES and not self.weights.lower().endswith(
-            WEIGHT_FILE_SUFFIXES
-        ):
-            raise InputError(
-                f"weights={self.weights!r}: expected one of {', '.join(WEIGHT_SOURCES)} "
-                f"or a file ending in {', '.join(WEIGHT_FILE_SUFFIXES)}"
-            )
-        _check_choice(self, "pooling", POOLINGS)
-        _check_choice(self, "device", DEVICES)
-        _check_choice(self, "precision", PRECISIONS)
-        _check_choice(self, "preserve_color", COLOR_MODES)
-        _check_number(self, "max_input_megapixels", positive=True)
+        _check_numbers(self, "style_layer_weights", len(self.style_layers), "style layer")
+        if self.style_layer_weights is not None and sum(self.style_layer_weights) == 0:
+            raise InputError("style_layer_weights are all 0")
+        scales = ", ".join(map(str, self.scales))
+        _check_numbers(self, "scale_steps", len(self.scales), f"scale ({scales} px)")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Settings:
+        """Settings from plain values (as :meth:`to_dict` gives, e.g. read back from JSON):
+        lists become tuples; an unknown name is an InputError."""
+        if not isinstance(values, dict):
+            raise InputError("settings: expected a mapping of setting names to values")
+        _check_names(values)
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
     @property
     def max_input_pixels(self) -> int:
@@ -229,9 +219,7 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated again)."""
-        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
-        if unknown:
-            raise InputError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        _check_names(changes)
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -271,37 +259,58 @@ class Settings:
         return max(self.content_layers + self.style_layers, key=LAYER_INDEX.__getitem__)
 
 
-def _check_int(s: Settings, name: str, low: int, high: int | None = None) -> None:
-    value = getattr(s, name)
+# Tuple fields with rules of their own (names, counts), checked after the rest.
+_CUSTOM = frozenset({"content_layers", "style_layers", "style_layer_weights", "scale_steps"})
+
+
+def field_types() -> dict[str, Any]:
+    """Each field's type with ``X | None`` unwrapped: ``{name: (type, nullable)}``."""
+    return {name: unwrap_optional(hint) for name, hint in _HINTS.items()}
+
+
+def unwrap_optional(hint: Any) -> tuple[Any, bool]:
+    """``X | None`` -> (X, True); anything else -> (hint, False)."""
+    args = typing.get_args(hint)
+    if type(None) in args and len(args) == 2:
+        return next(a for a in args if a is not type(None)), True
+    return hint, False
+
+
+def _check_names(values: dict[str, Any]) -> None:
+    unknown = set(values) - {f.name for f in dataclasses.fields(Settings)}
+    if unknown:
+        raise InputError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+
+
+def _check_field(f: dataclasses.Field[Any], kind: tuple[Any, bool], value: Any) -> None:
+    """One field against its type and the rules in its metadata."""
+    base, nullable = kind
+    if value is None and nullable:
+        return
+    rules = f.metadata
+    if base is int:
+        _check_int(f.name, value, rules.get("min"), rules.get("max"))
+    elif base is float:
+        _check_number(f.name, value, rules.get("positive", False), rules.get("max"))
+    elif "choices" in rules and value not in rules["choices"]:
+        raise InputError(f"{f.name}={value!r}: expected one of {', '.join(rules['choices'])}")
+
+
+def _check_int(name: str, value: Any, low: int | None, high: int | None) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InputError(f"{name}={value!r}: expected a whole number")
-    if value < low or (high is not None and value > high):
+    if (low is not None and value < low) or (high is not None and value > high):
         bound = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise InputError(f"{name}={value}: must be {bound}")
 
 
-def _check_number(
-    s: Settings, name: str, positive: bool = False, high: float | None = None
-) -> None:
-    value = getattr(s, name)
+def _check_number(name: str, value: Any, positive: bool, high: float | None) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise InputError(f"{name}={value!r}: expected a finite number")
     if value < 0 or (positive and value == 0):
         raise InputError(f"{name}={value}: must be {'positive' if positive else 'non-negative'}")
     if high is not None and value > high:
         raise InputError(f"{name}={value}: must be at most {high}")
-
-
-def _check_choice(s: Settings, name: str, choices: tuple[str, ...]) -> None:
-    value = getattr(s, name)
-    if value not in choices:
-        raise InputError(f"{name}={value!r}: expected one of {', '.join(choices)}")
-
-
-def _check_open_choice(s: Settings, name: str, choices: tuple[str, ...], other: str) -> None:
-    value = getattr(s, name)
-    if not isinstance(value, str) or not value.strip():
-        raise InputError(f"{name}={value!r}: expected one of {', '.join(choices)} or {other}")
 
 
 def _check_layers(s: Settings, name: str) -> None:
@@ -317,34 +326,24 @@ def _check_layers(s: Settings, name: str) -> None:
         raise InputError(f"{name}={','.join(layers)}: a layer is named twice")
 
 
-def _check_scale_steps(s: Settings) -> None:
-    steps = s.scale_steps
-    if steps is None:
+def _check_numbers(s: Settings, name: str, count: int, per: str) -> None:
+    """An optional tuple of ``count`` numbers, one per ``per``, each within the field's rules
+    (``scale_steps``: whole numbers >= 1; ``style_layer_weights``: numbers >= 0)."""
+    values = getattr(s, name)
+    if values is None:
         return
-    if not isinstance(steps, tuple) or len(steps) != len(s.scales):
-        raise InputError(
-            f"scale_steps={steps!r}: expected {len(s.scales)} numbers, one per scale "
-            f"({', '.join(map(str, s.scales))} px)"
-        )
-    for n in steps:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise InputError(f"scale_steps: {n!r} is not a whole number of at least 1")
+    if not isinstance(values, tuple) or len(values) != count:
+        raise InputError(f"{name}={values!r}: expected {count} numbers, one per {per}")
+    f = next(f for f in dataclasses.fields(s) if f.name == name)
+    whole = typing.get_args(field_types()[name][0])[0] is int
+    low = f.metadata["min"]
+    for v in values:
+        number = not isinstance(v, bool) and isinstance(v, int if whole else (int, float))
+        if not number or not math.isfinite(v) or v < low:
+            what = f"a whole number of at least {low}" if whole else "a non-negative number"
+            raise InputError(f"{name}: {v!r} is not {what}")
 
 
-def _check_layer_weights(s: Settings) -> None:
-    weights = s.style_layer_weights
-    if weights is None:
-        return
-    if not isinstance(weights, tuple) or len(weights) != len(s.style_layers):
-        raise InputError(
-            f"style_layer_weights={weights!r}: expected {len(s.style_layers)} numbers, "
-            "one per style layer"
-        )
-    for w in weights:
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
-            raise InputError(f"style_layer_weights: {w!r} is not a non-negative number")
-    if sum(weights) == 0:
-        raise InputError("style_layer_weights are all 0")
-
+_HINTS = typing.get_type_hints(Settings)
 
 __all__ = ["LAYERS", "InputError", "InputNotice", "Settings"]

@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 
 from painterly.arch import CONV_LAYERS, LAYER_INDEX, LAYER_TABLE
-from painterly.settings import WEIGHT_FILE_SUFFIXES, InputError
+from painterly.errors import InputError
+from painterly.settings import WEIGHT_FILE_SUFFIXES
 
 StateDict = dict[str, torch.Tensor]
 

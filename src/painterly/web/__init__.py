@@ -21,8 +21,9 @@ from typing import NoReturn
 
 import uvicorn
 
-from painterly.settings import InputError
+from painterly.errors import InputError
 from painterly.web.app import create_app
+from painterly.web.executors import ProcessExecutor
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 MAX_PORT = 65535
@@ -48,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-data-mb", type=float, default=2048.0, help="data dir cap; oldest go")
     p.add_argument("--queue-size", type=int, default=8, help="jobs that may wait (then 429)")
     p.add_argument("--workers", type=int, default=1, help="jobs run at the same time")
+    p.add_argument(
+        "--isolate",
+        action="store_true",
+        help="run each job in a process of its own (a crash or a large run's memory stays there)",
+    )
     p.add_argument("--token", default=None, help="token for a non-loopback address")
     return p
 
@@ -65,6 +71,7 @@ def serve_main(argv: list[str]) -> int:
         max_data_bytes=int(args.max_data_mb * 2**20),
         queue_size=args.queue_size,
         workers=args.workers,
+        executor=ProcessExecutor() if args.isolate else None,
         token=token,
         hosts=LOOPBACK_NAMES if loopback else None,
     )

@@ -28,10 +28,11 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive
 
-from painterly.settings import InputError, Settings
+from painterly.errors import InputError
+from painterly.settings import Settings
 from painterly.version import __version__
 from painterly.web.guard import Guard
-from painterly.web.jobs import QueueFull, Studio, Upload, check_image
+from painterly.web.jobs import Executor, QueueFull, Studio, Upload, check_image
 from painterly.web.schema import parse_settings, settings_schema
 from painterly.web.store import PREVIEW, RESULT, TERMINAL, Store
 
@@ -50,17 +51,20 @@ def create_app(
     token: str | None = None,
     hosts: Collection[str] | None = None,
     preview_interval: float = 0.5,
+    executor: Executor | None = None,
 ) -> FastAPI:
     """The studio app, keeping its jobs under ``data_dir``.
 
     ``token``: required on every ``/api/`` request when set. ``hosts``: the only Host names
     answered (None: any). ``preview_interval``: seconds between preview images.
+    ``executor``: where jobs run (None: on the worker threads, in this process).
     """
     studio = Studio(
         Store(Path(data_dir), max_data_bytes),
         queue_size=queue_size,
         workers=workers,
         preview_interval=preview_interval,
+        executor=executor,
     )
 
     @asynccontextmanager

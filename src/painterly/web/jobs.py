@@ -1,11 +1,14 @@
 """The studio's jobs: a bounded queue, worker threads that run the library, live state.
 
 A job's life: ``queued`` -> ``running`` -> ``done`` | ``failed`` | ``cancelled`` (a queued job
-can go straight to ``cancelled``). The worker consumes the same ``Job.run()`` stream as the CLI
-and writes a preview JPEG every ``preview_interval`` seconds; closing the stream cancels the
-run. Jobs do not belong to a browser: a client that goes away leaves its job running. State
-changes wake the event streams that watch a job (see ``watch``); those live on the server's
-asyncio loop, the workers on their own threads, hence ``call_soon_threadsafe``.
+can go straight to ``cancelled``). A worker thread hands each job, as a plain picklable
+:class:`Task`, to the Studio's *executor*: by default :func:`execute`, which runs it in this
+process through the same driver as the CLI and writes a preview JPEG every
+``preview_interval`` seconds. Another executor (a process pool, a cluster) runs the same
+function elsewhere and carries its reports back. Jobs do not belong to a browser: a client
+that goes away leaves its job running. State changes wake the event streams that watch a job
+(see ``watch``); those live on the server's asyncio loop, the workers on their own threads,
+hence ``call_soon_threadsafe``.
 """
 
 from __future__ import annotations
@@ -15,14 +18,18 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from painterly import io
-from painterly.api import Job, prepare
+from painterly.api import prepare
+from painterly.driver import Driver, Plan
+from painterly.errors import InputError, NumericsError
+from painterly.inputs import Inputs
 from painterly.optimize import Progress
-from painterly.settings import InputError, Settings
+from painterly.settings import Settings
 from painterly.web.store import PREVIEW, RESULT, TERMINAL, Store
 
 log = logging.getLogger("painterly.web")
@@ -39,6 +46,32 @@ class Upload:
     role: str  # "content" or "style"
     name: str  # the file name the browser gave (for people, never for paths)
     path: Path
+
+
+@dataclass(frozen=True)
+class Task:
+    """One job's work as plain values, so that it can be sent to another process or
+    machine: the uploaded files, the settings, where the result and previews go, and the
+    names people gave the inputs (for the result's record)."""
+
+    job_id: str
+    content: Path
+    styles: tuple[Path, ...]
+    settings: dict[str, Any]
+    folder: Path
+    inputs: tuple[dict[str, Any], ...]
+    preview_size: int = 512
+    preview_interval: float = 0.5
+
+
+class Report(Protocol):
+    """Changes to a job's record; ``persist`` also writes the record to disk."""
+
+    def __call__(self, changes: dict[str, Any], persist: bool = False) -> None: ...
+
+
+# Runs a task to its end and returns "done" or "cancelled"; ``cancelled()`` asks it to stop.
+Executor = Callable[[Task, Report, Callable[[], bool]], str]
 
 
 @dataclass(eq=False)
@@ -70,9 +103,11 @@ class Studio:
         workers: int = 1,
         preview_interval: float = 0.5,
         preview_size: int = 512,
+        executor: Executor | None = None,
     ) -> None:
         self.store = store
         self.workers = workers
+        self.executor: Executor = executor if executor is not None else execute
         self.preview_interval = preview_interval
         self.preview_size = preview_size
         self._lock = threading.Lock()
@@ -215,9 +250,11 @@ class Studio:
         """Run one job to its end, whatever happens; the inputs are removed afterwards."""
         self._update(job_id, state="running", started=time.time(), persist=True)
         try:
-            state = self._optimise(job_id, live)
+            state = self.executor(
+                self._task(job_id, live), self._reporter(job_id), live.cancel.is_set
+            )
             self._finish(job_id, state)
-        except InputError as exc:
+        except (InputError, NumericsError) as exc:
             self._finish(job_id, "failed", str(exc))
         except Exception as exc:  # a bug or a failed run: keep serving, say what happened
             log.exception("job %s failed", job_id)
@@ -226,50 +263,26 @@ class Studio:
             _remove_inputs(live)
             self._evict()
 
-    def _optimise(self, job_id: str, live: _Live) -> str:
-        """Prepare and run; returns "done" or "cancelled"."""
-        content = live.uploads[0]
-        styles = [u.path for u in live.uploads[1:]]
-        job = prepare(content.path, styles, live.settings)
-        metadata = self._metadata(job, live)
-        self._update(job_id, settings=job.record["settings"], total=job.total_steps, persist=True)
-        folder = self.store.folder(job_id)
-        last: Progress | None = None
-        shown = 0.0
-        stream = job.run()
-        try:
-            for progress in stream:
-                last = progress
-                if live.cancel.is_set():
-                    break
-                fields = _progress_fields(progress)
-                if progress.done or time.monotonic() - shown >= self.preview_interval:
-                    fields["preview"] = self._preview(job_id, progress)
-                    shown = time.monotonic()
-                self._update(job_id, **fields)
-        finally:
-            stream.close()  # stops the optimisation if we broke out
-        if live.cancel.is_set():
-            if last is not None:
-                self._update(job_id, preview=self._preview(job_id, last))
-            return "cancelled"
-        assert last is not None  # steps >= 1 is validated by Settings
-        io.save_image(last.image(), folder / RESULT, metadata)
-        return "done"
+    def _task(self, job_id: str, live: _Live) -> Task:
+        assert live.settings is not None
+        with self._lock:
+            inputs = tuple(dict(entry) for entry in live.record["inputs"])
+        return Task(
+            job_id,
+            live.uploads[0].path,
+            tuple(u.path for u in live.uploads[1:]),
+            live.settings.to_dict(),
+            self.store.folder(job_id),
+            inputs,
+            self.preview_size,
+            self.preview_interval,
+        )
 
-    def _metadata(self, job: Job, live: _Live) -> dict[str, Any]:
-        """The library's record, with the names people uploaded and the inputs' checksums."""
-        inputs = live.record["inputs"]
-        pairs = zip(inputs[1:], job.record["styles"], strict=True)
-        styles = [[entry["name"], weight] for entry, (_, weight) in pairs]
-        return {**job.record, "content": inputs[0]["name"], "styles": styles, "inputs": inputs}
+    def _reporter(self, job_id: str) -> Report:
+        def report(changes: dict[str, Any], persist: bool = False) -> None:
+            self._update(job_id, persist=persist, **changes)
 
-    def _preview(self, job_id: str, progress: Progress) -> int:
-        """Write the preview JPEG (at most ``preview_size`` px); returns its step."""
-        picture = io.to_pil(progress.image())
-        picture.thumbnail((self.preview_size, self.preview_size))
-        io.save_image(picture, self.store.folder(job_id) / PREVIEW)
-        return progress.step
+        return report
 
     def _update(self, job_id: str, *, persist: bool = False, **changes: Any) -> None:
         with self._lock:
@@ -299,6 +312,45 @@ class Studio:
         for job_id in self.store.evict(records):
             with self._lock:
                 self._jobs.pop(job_id, None)
+
+
+def execute(task: Task, report: Report, cancelled: Callable[[], bool]) -> str:
+    """Run one task in this process through the driver; returns "done" or "cancelled".
+
+    Reports the resolved settings, then each step's progress, and a preview JPEG at most
+    every ``task.preview_interval`` seconds (and at the end, or when cancelled).
+    """
+    inputs = Inputs.of(task.content, list(task.styles))
+    job = prepare(inputs, Settings.from_dict(task.settings))
+    report({"settings": job.record["settings"], "total": job.total_steps}, persist=True)
+    names = list(task.inputs)
+    styles = [[entry["name"], w] for entry, (_, w) in zip(names[1:], inputs.styles, strict=True)]
+    metadata = {**job.record, "content": names[0]["name"], "styles": styles, "inputs": names}
+    shown = 0.0
+
+    def on_step(progress: Progress) -> None:
+        nonlocal shown
+        fields = _progress_fields(progress)
+        if progress.done or time.monotonic() - shown >= task.preview_interval:
+            fields["preview"] = _preview(task, progress)
+            shown = time.monotonic()
+        report(fields)
+
+    driver = Driver(job, Plan(task.folder / RESULT, metadata=metadata))
+    outcome = driver.run(on_step, cancelled)
+    if outcome.state == "stopped":
+        if outcome.last is not None:
+            report({"preview": _preview(task, outcome.last)})
+        return "cancelled"
+    return "done"
+
+
+def _preview(task: Task, progress: Progress) -> int:
+    """Write the preview JPEG (at most ``preview_size`` px); returns its step."""
+    picture = io.to_pil(progress.image())
+    picture.thumbnail((task.preview_size, task.preview_size))
+    io.save_image(picture, task.folder / PREVIEW)
+    return progress.step
 
 
 def check_image(path: Path, max_pixels: int) -> None:
@@ -332,4 +384,4 @@ def _copy(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-__all__ = ["QueueFull", "Studio", "Upload", "Watcher", "check_image"]
+__all__ = ["Executor", "QueueFull", "Studio", "Task", "Upload", "Watcher", "check_image", "execute"]

@@ -1,24 +1,24 @@
 """The Settings dataclass as a form: a JSON schema the page builds its inputs from, and the
 parser that turns the page's JSON back into a validated Settings.
 
-Everything here is derived from ``dataclasses.fields(Settings)`` (names, types, defaults,
-``metadata["help"]`` and ``metadata["choices"]``), so a new setting appears in the studio
-without touching the web code. Fields that name files on the server (masks, an init image, a
-weights file) are withheld or limited to their named choices: a browser must never make the
-server read a path of its choosing.
+Everything here is derived from ``dataclasses.fields(Settings)`` (names, types, defaults and
+the rules in their metadata: help, bounds, choices), so a new setting appears in the studio
+without touching the web code. Settings name no files (those are inputs), so a browser cannot
+make the server read a path of its choosing; fields marked ``server`` (the server's own
+policy, such as the input size limit) are withheld.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from typing import Any
 
-from painterly.settings import InputError, Settings
+from painterly.errors import InputError
+from painterly.settings import Settings, field_types
 
-# Fields that take server-side file paths, or that are the server's own policy.
-HIDDEN_FIELDS = frozenset({"mask", "style_mask", "max_input_megapixels"})
+# The server's own policy, never set by a client.
+HIDDEN_FIELDS = frozenset(f.name for f in dataclasses.fields(Settings) if f.metadata.get("server"))
 # Shown first and open; the rest go under "more settings". Names missing from Settings are
 # ignored, so this list cannot break the form.
 MAIN_FIELDS = ("size", "steps", "style_weight", "content_weight", "tv_weight", "seed")
@@ -30,13 +30,14 @@ def settings_schema() -> dict[str, Any]:
     """A JSON schema (draft 2020-12 subset) of the settings the studio offers.
 
     Each property has ``type``, ``default``, ``description`` (the CLI's help text), ``enum``
-    where the field has fixed choices, and ``nullable`` where None means "automatic".
+    where the field has fixed choices, ``minimum``, ``maximum`` or ``exclusiveMinimum`` where
+    it has bounds (on the items, for lists), and ``nullable`` where None means "automatic".
     ``x-order`` lists the fields in dataclass order; ``x-main`` the ones to show first.
     """
-    hints = typing.get_type_hints(Settings)
+    kinds = field_types()
     props: dict[str, Any] = {}
     for f in _offered_fields():
-        props[f.name] = _property(f, hints[f.name])
+        props[f.name] = _property(f, *kinds[f.name])
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "painterly settings",
@@ -58,58 +59,49 @@ def parse_settings(raw: Any) -> Settings:
         return Settings()
     if not isinstance(raw, dict):
         raise InputError("settings: expected a JSON object of setting names and values")
-    offered = {f.name: f for f in _offered_fields()}
     known = {f.name for f in dataclasses.fields(Settings)}
-    values: dict[str, Any] = {}
-    for name, value in raw.items():
+    for name in raw:
         if name not in known:
             raise InputError(f"unknown setting {name!r}")
-        if name not in offered:
+        if name in HIDDEN_FIELDS:
             raise InputError(f"setting {name!r} cannot be set from the web studio")
-        values[name] = _value(offered[name], value)
-    return Settings(**values)
+    return Settings.from_dict(raw)
 
 
 def _offered_fields() -> list[dataclasses.Field[Any]]:
     return [f for f in dataclasses.fields(Settings) if f.name not in HIDDEN_FIELDS]
 
 
-def _property(f: dataclasses.Field[Any], hint: Any) -> dict[str, Any]:
-    base, nullable = _unwrap_optional(hint)
+def _property(f: dataclasses.Field[Any], base: Any, nullable: bool) -> dict[str, Any]:
     prop: dict[str, Any] = {"description": f.metadata.get("help", "")}
+    rules = _rules(f)
     if typing.get_origin(base) is tuple:
         item = typing.get_args(base)[0]
         prop["type"] = "array"
-        prop["items"] = {"type": _JSON_TYPES.get(item, "string")}
+        prop["items"] = {"type": _JSON_TYPES.get(item, "string"), **rules}
     else:
         prop["type"] = _JSON_TYPES.get(base, "string")
+        prop.update(rules)
     default = f.default
     prop["default"] = list(default) if isinstance(default, tuple) else default
-    if "choices" in f.metadata:
-        # Fields that also accept a path (init, weights) are limited to their named choices.
-        prop["enum"] = list(f.metadata["choices"])
     if nullable:
         prop["nullable"] = True
     return prop
 
 
-def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
-    """``X | None`` -> (X, True); anything else -> (hint, False)."""
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if len(args) == 1:
-            return args[0], True
-    return hint, False
-
-
-def _value(f: dataclasses.Field[Any], value: Any) -> Any:
-    """Shape a JSON value for Settings (which checks ranges and types itself)."""
-    if isinstance(value, list):
-        return tuple(value)
-    choices = f.metadata.get("choices")
-    if choices is not None and f.metadata.get("or_path") and value not in choices:
-        raise InputError(f"{f.name}={value!r}: expected one of {', '.join(choices)}")
-    return value
+def _rules(f: dataclasses.Field[Any]) -> dict[str, Any]:
+    """The field's bounds and choices in JSON-schema words."""
+    meta = f.metadata
+    rules: dict[str, Any] = {}
+    if "choices" in meta:
+        rules["enum"] = list(meta["choices"])
+    if meta.get("positive"):
+        rules["exclusiveMinimum"] = 0
+    if meta.get("min") is not None:
+        rules["minimum"] = meta["min"]
+    if meta.get("max") is not None:
+        rules["maximum"] = meta["max"]
+    return rules
 
 
 __all__ = ["HIDDEN_FIELDS", "MAIN_FIELDS", "parse_settings", "settings_schema"]

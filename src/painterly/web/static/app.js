@@ -65,6 +65,9 @@
         input.type = "number";
         input.step = prop.type === "integer" ? "1" : "any";
         input.inputMode = prop.type === "integer" ? "numeric" : "decimal";
+        // Bounds come from the Settings field's metadata; the server checks them again.
+        if (prop.minimum !== undefined) input.min = String(prop.minimum);
+        if (prop.maximum !== undefined) input.max = String(prop.maximum);
       } else {
         input.type = "text";
       }

@@ -23,7 +23,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
 ]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 SCREENSHOT = ROOT / "docs" / "images" / "studio.png"
 TOKEN = "browser-test-token-0123456789"
 
@@ -36,7 +36,7 @@ from PIL import Image  # noqa: E402
 
 from painterly import io  # noqa: E402
 from painterly.settings import Settings  # noqa: E402
-from tests.test_web_api import live_server  # noqa: E402
+from tests.web.support import live_server  # noqa: E402
 
 # Records every picture the preview shows, so the test can see it change.
 WATCH_PREVIEW = """() => {
