@@ -90,8 +90,9 @@ def test_help_states_each_bound_from_the_settings_metadata(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "(default: 512; >= 32)" in text and "(default: 0.0; >= 0.0, <= 0.999)" in text
-    assert "(default: None; > 0)" in text  # --lr
+    assert "(default: 512; >= 32)" in text and "(default: 0.0; >= 0.0; <= 0.999)" in text
+    assert "(default: per optimiser) (> 0)" in text  # --lr: its default is said once
+    assert "(default: equal) (>= 0.0)" in text and "(default: None)" not in text
 
 
 def test_parse_style():

@@ -14,7 +14,8 @@ from painterly.features import POOLS
 SRC = Path(painterly.__file__).parent
 
 # What each module may import from the package ("web.jobs" is painterly/web/jobs.py).
-# Nothing imports cli; nothing outside web imports web, but the CLI's 'serve' command.
+# Nothing imports cli but cli_fast (the feed-forward engine's commands, which cli dispatches
+# to); nothing outside web imports web, but the CLI's 'serve' command.
 CORE = {
     "version": set(),
     "errors": set(),
@@ -31,6 +32,22 @@ CORE = {
     "runtime": {"arch", "errors", "image", "optimize", "settings"},
     "guides": {"errors", "image", "objective"},
     "checkpoint": {"errors", "inputs", "io", "optimize", "settings", "version"},
+    "transform": {"errors"},
+    "modelfile": {"errors", "io", "transform"},
+    "train": {"errors", "features", "image", "objective", "settings", "transform"},
+    "fast": {
+        "errors",
+        "features",
+        "image",
+        "inputs",
+        "io",
+        "modelfile",
+        "runtime",
+        "settings",
+        "train",
+        "version",
+        "weights",
+    },
     "api": {
         "arch",
         "errors",
@@ -51,8 +68,10 @@ CORE = {
         "api",
         "arch",
         "checkpoint",
+        "cli_fast",
         "driver",
         "errors",
+        "fast",
         "inputs",
         "io",
         "runtime",
@@ -60,6 +79,17 @@ CORE = {
         "version",
         "weights",
         "web",
+    },
+    "cli_fast": {
+        "cli",
+        "errors",
+        "fast",
+        "inputs",
+        "io",
+        "modelfile",
+        "runtime",
+        "settings",
+        "train",
     },
     "__init__": {"api", "arch", "errors", "inputs", "io", "optimize", "settings", "version"},
     "__main__": {"cli"},

@@ -9,7 +9,6 @@ Format 1 (before inputs were apart from settings) is read and converted.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import torch
 
 from painterly.errors import InputError
 from painterly.inputs import Inputs
-from painterly.io import sha256_file
+from painterly.io import sha256_file, write_atomic
 from painterly.optimize import RunState
 from painterly.settings import INITS, WEIGHT_SOURCES, Settings
 from painterly.version import __version__
@@ -66,16 +65,7 @@ def save(path: str | os.PathLike, ck: Checkpoint) -> None:
         "record": ck.record,
         "torch_rng": ck.torch_rng if ck.torch_rng is not None else torch.get_rng_state(),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, lambda fh: torch.save(payload, fh))
 
 
 def load(path: str | os.PathLike) -> Checkpoint:

@@ -20,6 +20,7 @@ import sys
 import threading
 import typing
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -30,7 +31,7 @@ from painterly.settings import DEFAULT_CHECKPOINT_EVERY, WEIGHT_SOURCES, Setting
 from painterly.version import __version__
 
 PROG = "painterly"
-COMMANDS = ("layers", "info", "resume", "serve")
+COMMANDS = ("layers", "info", "resume", "serve", "train", "apply", "models")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -38,7 +39,7 @@ class UsageError(InputError):
     """A command-line problem found by argparse."""
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, no usage dump
         raise UsageError(message)
 
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 def _show_warning(message: Any, category: type, filename: str, lineno: int, *rest: Any) -> None:
     """InputNotices become one 'note:' line; other warnings keep Python's format."""
     if issubclass(category, InputNotice):
-        _say(f"note: {message}")
+        say(f"note: {message}")
     else:
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno))
 
@@ -68,21 +69,24 @@ def _main(argv: list[str]) -> int:
                 "info": _cmd_info,
                 "resume": _cmd_resume,
                 "serve": _cmd_serve,
+                "train": _fast("cmd_train"),
+                "apply": _fast("cmd_apply"),
+                "models": _fast("cmd_models"),
             }
             return commands[argv[0]](argv[1:])
         return _cmd_stylize(argv)
     except InputError as exc:
-        _say(f"error: {exc}")
+        say(f"error: {exc}")
         return EXIT_USAGE
     except KeyboardInterrupt:
-        _say("interrupted")
+        say("interrupted")
         return EXIT_INTERRUPTED
     except NumericsError as exc:
-        _say(f"failed: {exc}; nothing written")
+        say(f"failed: {exc}; nothing written")
         return EXIT_FAILED
 
 
-def _say(message: str) -> None:
+def say(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr)
 
 
@@ -108,7 +112,7 @@ def _flag_type(hint: Any) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog=PROG,
         description="Repaint a photo in the style of one or more paintings (Gatys et al.). "
         f"Other commands: '{PROG} layers' lists VGG19 layer names, '{PROG} info' shows the set-up, "
@@ -123,12 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="style image(s); blend several with PATH:WEIGHT, e.g. starry.jpg:0.7 scream.jpg:0.3",
     )
     parser.add_argument("-o", "--output", required=True, help="result file (.png .jpg .webp .tif)")
-    hints = typing.get_type_hints(Settings)
-    for f in dataclasses.fields(Settings):
-        kwargs: dict[str, Any] = {"type": _flag_type(hints[f.name]), "help": _flag_help(f)}
-        if "choices" in f.metadata and f.metadata.get("input") is None and hints[f.name] is str:
-            kwargs["choices"] = f.metadata["choices"]  # layer lists: checked by Settings
-        parser.add_argument(f"--{f.name.replace('_', '-')}", default=argparse.SUPPRESS, **kwargs)
+    add_setting_flags(parser, [f.name for f in dataclasses.fields(Settings)])
     parser.add_argument(
         "--mask", metavar="PATH", help="mask image: white = stylise, black = keep the photo"
     )
@@ -162,20 +161,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_setting_flags(parser: argparse.ArgumentParser, names: list[str]) -> None:
+    """A ``--flag`` for each named Settings field: type, choices, help, default and bounds
+    from the field; a flag not given leaves the attribute unset (argparse.SUPPRESS)."""
+    hints = typing.get_type_hints(Settings)
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    for name in names:
+        f = fields[name]
+        kwargs: dict[str, Any] = {"type": _flag_type(hints[f.name]), "help": _flag_help(f)}
+        if "choices" in f.metadata and f.metadata.get("input") is None and hints[f.name] is str:
+            kwargs["choices"] = f.metadata["choices"]  # layer lists: checked by Settings
+        parser.add_argument(f"--{f.name.replace('_', '-')}", default=argparse.SUPPRESS, **kwargs)
+
+
 def _flag_help(f: dataclasses.Field[Any]) -> str:
-    """The field's help with its default and its bounds, from the field's metadata."""
+    """The field's help with its default and its bounds, from the field's metadata; a help
+    text that already says what its default means is not told it again."""
     default = f.default
-    shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
     rules = f.metadata
-    bounds = []
+    notes = []
+    if "(default:" not in rules["help"]:
+        notes.append(
+            f"default: {','.join(map(str, default)) if isinstance(default, tuple) else default}"
+        )
     if rules.get("positive"):
-        bounds.append("> 0")
+        notes.append("> 0")
     if rules.get("min") is not None:
-        bounds.append(f">= {rules['min']}")
+        notes.append(f">= {rules['min']}")
     if rules.get("max") is not None and rules["max"] < 1e6:
-        bounds.append(f"<= {rules['max']}")
-    extra = f"; {', '.join(bounds)}" if bounds else ""
-    return f"{rules['help']} (default: {shown}{extra})"
+        notes.append(f"<= {rules['max']}")
+    return f"{rules['help']} ({'; '.join(notes)})" if notes else rules["help"]
 
 
 def parse_style(text: str) -> tuple[str, float]:
@@ -243,16 +258,20 @@ def _settings_and_inputs(args: argparse.Namespace) -> tuple[Settings, Inputs]:
 
 
 def _cmd_resume(argv: list[str]) -> int:
-    parser = _Parser(prog=f"{PROG} resume", description="Finish a run from its checkpoint.")
+    parser = Parser(prog=f"{PROG} resume", description="Finish a run from its checkpoint.")
     parser.add_argument("checkpoint", help="file written by --checkpoint")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     args = parser.parse_args(argv)
 
     import torch
 
-    from painterly import api, checkpoint, io
+    from painterly import api, checkpoint, fast, io
     from painterly.driver import Plan
 
+    if fast.is_training_checkpoint(args.checkpoint):
+        from painterly.cli_fast import resume_training
+
+        return resume_training(Path(args.checkpoint), args.quiet)
     ck = checkpoint.load(args.checkpoint)
     plan = Plan(
         io.check_output_path(ck.output),
@@ -263,11 +282,11 @@ def _cmd_resume(argv: list[str]) -> int:
     if ck.torch_rng is not None:
         torch.set_rng_state(ck.torch_rng)
     if not args.quiet:
-        _say(f"resuming {ck.output} at step {ck.state.step} of {ck.settings.total_steps}")
+        say(f"resuming {ck.output} at step {ck.state.step} of {ck.settings.total_steps}")
     return _drive(job, plan, args.quiet, ck.state, ck.checksums)
 
 
-class _StopAfterStep:
+class StopAfterStep:
     """Ctrl-C during a run asks it to stop after the step under way, so the image and the
     checkpoint written then are consistent; a second Ctrl-C stops at once."""
 
@@ -275,7 +294,7 @@ class _StopAfterStep:
         self.requested = False
         self._previous: Any = None
 
-    def __enter__(self) -> _StopAfterStep:
+    def __enter__(self) -> StopAfterStep:
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
@@ -288,7 +307,7 @@ class _StopAfterStep:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        _say("stopping after this step (Ctrl-C again to stop at once)")
+        say("stopping after this step (Ctrl-C again to stop at once)")
 
 
 def _drive(job: Any, plan: Any, quiet: bool, resume: Any = None, sums: Any = None) -> int:
@@ -296,11 +315,11 @@ def _drive(job: Any, plan: Any, quiet: bool, resume: Any = None, sums: Any = Non
     from painterly.driver import Driver
 
     driver = Driver(job, plan, resume=resume, checksums=sums)
-    bar = _progress_bar(job.total_steps, quiet, resume.step if resume else 0)
-    stop = _StopAfterStep()
+    bar = progress_bar(job.total_steps, quiet, resume.step if resume else 0)
+    stop = StopAfterStep()
     try:
         with stop:
-            outcome = driver.run(lambda p: _show(bar, p), lambda: stop.requested)
+            outcome = driver.run(lambda p: show_progress(bar, p), lambda: stop.requested)
         if outcome.state == "stopped":
             raise KeyboardInterrupt
     except KeyboardInterrupt:
@@ -314,14 +333,14 @@ def _drive(job: Any, plan: Any, quiet: bool, resume: Any = None, sums: Any = Non
             bar.close()
     if not quiet:
         h, w = outcome.last.size
-        _say(
+        say(
             f"wrote {plan.output} ({w}x{h}, {outcome.last.step} steps in "
             f"{outcome.seconds:.1f} s, seed {job.settings.seed})"
         )
     return EXIT_OK
 
 
-def _show(bar: Any, progress: Any) -> None:
+def show_progress(bar: Any, progress: Any) -> None:
     if bar is not None:
         bar.set_postfix_str(_format_losses(progress.losses), refresh=False)
         bar.update(1)
@@ -332,7 +351,7 @@ def _say_interrupted(driver: Any) -> None:
     hint = ""
     if checkpoint is not None and checkpoint.exists():
         hint = f"; '{PROG} resume {checkpoint}' continues"
-    _say(
+    say(
         f"interrupted at step {driver.last.step}; wrote the image so far to "
         f"{driver.plan.output}{hint}"
     )
@@ -349,7 +368,7 @@ def _check_checkpoint_path(path: Path, others: list[str]) -> Path:
     return path
 
 
-def _progress_bar(total: int, quiet: bool, initial: int = 0) -> Any:
+def progress_bar(total: int, quiet: bool, initial: int = 0) -> Any:
     if quiet or not sys.stderr.isatty():
         return None
     from tqdm import tqdm
@@ -378,7 +397,7 @@ def _check_not_an_input(output: Path, inputs: list[str]) -> None:
 
 
 def _cmd_layers(argv: list[str]) -> int:
-    parser = _Parser(prog=f"{PROG} layers", description="List the VGG19 layer names.")
+    parser = Parser(prog=f"{PROG} layers", description="List the VGG19 layer names.")
     parser.parse_args(argv)
     print(f"{'layer':<9} {'channels':>8} {'stride':>6}")
     for name, _, channels in LAYER_TABLE:
@@ -387,7 +406,7 @@ def _cmd_layers(argv: list[str]) -> int:
 
 
 def _cmd_info(argv: list[str]) -> int:
-    parser = _Parser(prog=f"{PROG} info", description="Show version, device and weights.")
+    parser = Parser(prog=f"{PROG} info", description="Show version, device and weights.")
     parser.add_argument("--weights", default=Settings().weights, help="weights source to check")
     args = parser.parse_args(argv)
     if args.weights not in WEIGHT_SOURCES:
@@ -406,6 +425,17 @@ def _cmd_info(argv: list[str]) -> int:
     for key, value in rows.items():
         print(f"{key + ':':<16}{value}")
     return EXIT_OK
+
+
+def _fast(name: str) -> Callable[[list[str]], int]:
+    """A command of the feed-forward engine (cli_fast.py), imported when it runs."""
+
+    def command(argv: list[str]) -> int:
+        from painterly import cli_fast
+
+        return int(getattr(cli_fast, name)(argv))
+
+    return command
 
 
 def _cmd_serve(argv: list[str]) -> int:

@@ -10,9 +10,10 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -221,18 +222,26 @@ def save_image(
         info.add_text(METADATA_KEY, json.dumps(metadata, sort_keys=True))
         info.add_text("Software", f"painterly {metadata.get('version', '')}".strip())
         options["pnginfo"] = info
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+    write_atomic(out, lambda fh: pil.save(fh, format=fmt, **options), shared=True)
+    return out
+
+
+def write_atomic(path: Path, write: Callable[[BinaryIO], Any], shared: bool = False) -> None:
+    """Write a file so that it is either whole or absent: ``write(fh)`` into a temporary
+    file in the same folder, fsync, then rename over ``path``. ``shared`` gives the file
+    the usual permissions (mkstemp makes 0600: right for checkpoints, not for pictures)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            pil.save(fh, format=fmt, **options)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, out)
+        if shared:
+            os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return out
 
 
 def _umask() -> int:

@@ -1,0 +1,251 @@
+"""The feed-forward engine's commands; ``cli.main`` dispatches here (and maps the errors).
+
+painterly train STYLE [STYLE:W ...] --photos DIR -o MODEL [options]
+painterly apply MODEL INPUT [INPUT ...] -o OUTPUT [--size PX] [--preserve-color luminance]
+painterly models
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from painterly.cli import (
+    EXIT_OK,
+    PROG,
+    Parser,
+    StopAfterStep,
+    add_setting_flags,
+    parse_style,
+    progress_bar,
+    say,
+    show_progress,
+)
+from painterly.errors import InputError
+from painterly.inputs import Inputs
+from painterly.settings import DEVICES, Settings
+
+# The loss settings a training run takes (the rest are the optimisation engine's).
+TRAIN_SETTINGS = [
+    "content_weight",
+    "style_weight",
+    "tv_weight",
+    "content_layers",
+    "style_layers",
+    "style_layer_weights",
+    "style_stats",
+    "style_scale",
+    "seed",
+    "weights",
+    "pooling",
+    "device",
+    "precision",
+]
+DEFAULT_PREVIEW_EVERY = 250
+DEFAULT_TRAIN_CHECKPOINT_EVERY = 100
+
+
+def build_train_parser() -> argparse.ArgumentParser:
+    from painterly.train import TrainOptions  # torch: only once a command runs
+
+    d = TrainOptions()
+    p = Parser(prog=f"{PROG} train", description="Train a fast network for a painting.")
+    p.add_argument("styles", nargs="+", metavar="STYLE", help="painting(s); PATH:WEIGHT blends")
+    p.add_argument("--photos", required=True, help="folder of training photos")
+    p.add_argument("-o", "--output", required=True, help="the model file (.safetensors)")
+    p.add_argument("--arch", default=d.architecture, help=f"network (default: {d.architecture})")
+    p.add_argument("--steps", type=int, default=d.steps, help=f"steps (default: {d.steps})")
+    p.add_argument("--size", type=int, default=d.crop, help=f"crop side (default: {d.crop})")
+    p.add_argument("--batch", type=int, default=d.batch, help=f"crops a step (default: {d.batch})")
+    p.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate (default: {d.lr})")
+    p.add_argument(
+        "--photo-side",
+        type=int,
+        default=d.photo_side,
+        help=f"long side photos and style are resized to (default: {d.photo_side})",
+    )
+    add_setting_flags(p, TRAIN_SETTINGS)
+    p.add_argument(
+        "--preview-every",
+        type=int,
+        default=DEFAULT_PREVIEW_EVERY,
+        metavar="N",
+        help=f"write MODEL_stepNNNNN.png every N steps (0: off; default {DEFAULT_PREVIEW_EVERY})",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=DEFAULT_TRAIN_CHECKPOINT_EVERY,
+        metavar="N",
+        help=f"steps between checkpoints in MODEL.ckpt (default {DEFAULT_TRAIN_CHECKPOINT_EVERY})",
+    )
+    p.add_argument("--resume", action="store_true", help="continue from MODEL.ckpt")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    return p
+
+
+def cmd_train(argv: list[str]) -> int:
+    args = build_train_parser().parse_args(argv)
+    from painterly import fast
+    from painterly.train import TrainOptions
+
+    output = _model_path(args.output)
+    ck = output.with_name(output.name + ".ckpt")
+    for flag in ("preview_every", "checkpoint_every"):
+        if getattr(args, flag) < 0:
+            raise InputError(f"--{flag.replace('_', '-')} must be 0 or more")
+    if args.resume:
+        if not ck.is_file():
+            raise InputError(f"--resume: no checkpoint {ck}")
+        _, training = fast.training_from_checkpoint(ck)
+    else:
+        if ck.exists():
+            raise InputError(f"{ck} exists: add --resume to continue that run, or remove it")
+        names = {f.name for f in dataclasses.fields(Settings)}
+        settings = Settings().replace(**{k: v for k, v in vars(args).items() if k in names})
+        options = TrainOptions(
+            args.arch, args.steps, args.size, args.batch, args.lr, args.photo_side
+        )
+        styles = tuple(parse_style(s) for s in args.styles)
+        inputs = Inputs.of(args.photos, styles)
+        command = [PROG, "train", *argv]
+        training = fast.prepare_training(inputs, settings, options, command=command)
+    return drive_training(training, output, ck, args)
+
+
+def drive_training(training: Any, output: Path, ck: Path, args: Any) -> int:
+    """Train to the end: progress, previews, checkpoints, Ctrl-C; then the model file."""
+    from painterly import fast, io, modelfile
+
+    trainer = training.trainer
+    preview_photo = fast.fit(trainer.photos[0], min(trainer.options.photo_side, 512))
+    every = args.checkpoint_every or DEFAULT_TRAIN_CHECKPOINT_EVERY
+    bar = progress_bar(trainer.options.steps, args.quiet, trainer.step)
+    stop = StopAfterStep()
+    last = None
+    try:
+        with stop:
+            for last in trainer.run():
+                show_progress(bar, last)
+                if args.preview_every and last.step % args.preview_every == 0:
+                    preview = trainer.stylize(preview_photo)
+                    io.save_image(
+                        preview, output.with_name(f"{output.stem}_step{last.step:05d}.png")
+                    )
+                if stop.requested or (last.step % every == 0 and not last.done):
+                    fast.save_checkpoint(ck, training, str(output))
+                if stop.requested:
+                    raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        if last is not None and not stop.requested:
+            say("stopped at once: the last checkpoint is the one to resume from")
+        say(f"interrupted; '{PROG} train ... --resume' or '{PROG} resume {ck}' continues")
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    minutes = (last.elapsed / 60) if last is not None else 0.0
+    record = {**training.record, "steps_done": trainer.step, "minutes": round(minutes, 2)}
+    modelfile.save(output, trainer.net, record)
+    ck.unlink(missing_ok=True)
+    if not args.quiet:
+        say(f"wrote {output} ({trainer.step} steps)")
+    return EXIT_OK
+
+
+def resume_training(ck: Path, quiet: bool) -> int:
+    from painterly import fast
+
+    output, training = fast.training_from_checkpoint(ck)
+    if not quiet:
+        say(f"resuming the training of {output} at step {training.trainer.step}")
+    args = argparse.Namespace(
+        quiet=quiet, preview_every=0, checkpoint_every=DEFAULT_TRAIN_CHECKPOINT_EVERY
+    )
+    return drive_training(training, Path(output), ck, args)
+
+
+def cmd_apply(argv: list[str]) -> int:
+    p = Parser(prog=f"{PROG} apply", description="Stylise photos with a trained model.")
+    p.add_argument("model", help="a model file (.safetensors) or a bundled model's name")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="photo(s)")
+    p.add_argument("-o", "--output", required=True, help="a file, or a folder for several")
+    p.add_argument("--size", type=int, default=None, help="long side (default: as the photo)")
+    p.add_argument("--preserve-color", default="none", choices=("none", "luminance"))
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary")
+    args = p.parse_args(argv)
+    if args.size is not None and args.size < 1:
+        raise InputError(f"--size {args.size}: must be at least 1")
+
+    from painterly import fast, io, modelfile, runtime
+
+    targets = _apply_targets(args.inputs, args.output)
+    model = modelfile.load(args.model, runtime.resolve_device(args.device))
+    for source, target in targets:
+        image = fast.fit(io.load_image(source), args.size)
+        result = fast.apply(model, image, args.preserve_color)
+        record = {"model": model.name, "model_record": model.record, "content": source}
+        io.save_image(result, target, record)
+        if not args.quiet:
+            say(f"wrote {target}")
+    return EXIT_OK
+
+
+def _apply_targets(inputs: list[str], output: str) -> list[tuple[str, Path]]:
+    """``(input, output file)`` pairs: one input to a file, several into a folder."""
+    from painterly import io
+
+    out = Path(output)
+    if len(inputs) == 1 and not out.is_dir():
+        return [(inputs[0], io.check_output_path(out))]
+    if out.exists() and not out.is_dir():
+        raise InputError(f"-o {out}: several inputs need a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    pairs = [(src, out / f"{Path(src).stem}.png") for src in inputs]
+    seen: dict[Path, str] = {}
+    for src, target in pairs:
+        if target in seen:
+            raise InputError(f"{src} and {seen[target]} would both be written to {target}")
+        if Path(src).resolve() == target.resolve():
+            raise InputError(f"{target}: the output would overwrite the input {src}")
+        seen[target] = src
+    return pairs
+
+
+def cmd_models(argv: list[str]) -> int:
+    Parser(prog=f"{PROG} models", description="List the bundled models.").parse_args(argv)
+    from painterly import modelfile
+
+    found = modelfile.bundled()
+    if not found:
+        print("no bundled models are installed")
+    for path in found:
+        record = modelfile.read_record(path)
+        styles = ", ".join(s["name"] for s in record.get("styles", []))
+        training = record.get("training", {})
+        print(
+            f"{path.stem:<16} {record.get('architecture', '?'):<4} style {styles}; "
+            f"{record.get('steps_done', '?')} steps, {training.get('crop', '?')} px crops, "
+            f"{record.get('minutes', '?')} min; {os.path.getsize(path) / 2**20:.1f} MB"
+        )
+        if record.get("command"):
+            print(f"{'':<16} {record['command']}")
+    return EXIT_OK
+
+
+def _model_path(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() != ".safetensors":
+        raise InputError(f"-o {path}: a model file ends in .safetensors")
+    if path.is_dir():
+        raise InputError(f"-o {path}: is a directory")
+    if not (path.parent if str(path.parent) else Path(".")).is_dir():
+        raise InputError(f"-o {path}: folder {path.parent} does not exist")
+    return path
+
+
+__all__ = ["cmd_apply", "cmd_models", "cmd_train", "resume_training"]

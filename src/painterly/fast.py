@@ -1,0 +1,192 @@
+"""The feed-forward engine's file side: training photos, a training run with its record and
+checkpoints, and applying a model to an image. The loop itself (train.py) and the network
+(transform.py) see only tensors; model files are modelfile.py's.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from painterly import io, runtime, weights
+from painterly.errors import InputError, InputNotice
+from painterly.features import VGGFeatures
+from painterly.image import resize_long_side, with_content_colour
+from painterly.inputs import Inputs
+from painterly.modelfile import Model
+from painterly.settings import Settings
+from painterly.train import Trainer, TrainOptions
+from painterly.version import __version__
+
+CHECKPOINT_FORMAT = 1
+CHECKPOINT_KIND = "train"
+
+
+def load_photos(folder: str | os.PathLike, max_pixels: int) -> list[tuple[str, torch.Tensor]]:
+    """Every readable image in ``folder`` (not recursive, sorted by name), as ``(path,
+    image)``; a file that is not a readable image is skipped with an InputNotice."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError(f"--photos {root}: not a folder")
+    photos = []
+    for path in sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")):
+        try:
+            photos.append((str(path), io.load_image(path, max_pixels)))
+        except InputError as exc:
+            warnings.warn(InputNotice(f"skipped {exc}"), stacklevel=2)
+    if not photos:
+        raise InputError(f"--photos {root}: no readable images in it")
+    return photos
+
+
+@dataclass(frozen=True)
+class Training:
+    """A training run, ready: the trainer and what the model file will record."""
+
+    trainer: Trainer
+    record: dict[str, Any]
+    config: dict[str, Any]  # what a checkpoint needs to rebuild this run
+
+
+def prepare_training(
+    inputs: Inputs,
+    settings: Settings,
+    options: TrainOptions,
+    *,
+    command: Sequence[str] = (),
+    state: dict[str, Any] | None = None,
+) -> Training:
+    """Load the styles, the photos and the weights and build the trainer (resumed from
+    ``state`` when given). For training, ``inputs.content`` is the folder of photos."""
+    styles, photos = inputs, inputs.content
+    seed = runtime.resolve_seed(settings.seed)
+    settings = settings.replace(seed=seed)
+    device = runtime.resolve_device(settings.device)
+    autocast = runtime.resolve_precision(settings.precision, device)
+    style_images = [(io.load_image(src, settings.max_input_pixels), w) for src, w in styles.styles]
+    loaded = load_photos(photos, settings.max_input_pixels)
+    source = weights.load(styles.weights_file or settings.weights)
+    extractor = VGGFeatures(source, settings.content_layers + settings.style_layers).to(device)
+    trainer = Trainer(
+        extractor,
+        [image for _, image in loaded],
+        style_images,
+        settings,
+        options,
+        device=device,
+        autocast=autocast,
+        seed=seed,
+        state=state,
+    )
+    record = {
+        "painterly": __version__,
+        "architecture": options.architecture,
+        "styles": [
+            {"name": Path(str(src)).name, "sha256": _digest(src), "weight": w}
+            for src, w in styles.styles
+        ],
+        "settings": settings.to_dict(),
+        "training": {
+            **options.to_dict(),
+            "photos": len(loaded),
+            "precision": "bf16" if autocast == torch.bfloat16 else "fp32",
+            "device": device.type,
+        },
+        "command": shlex.join(command),
+    }
+    config = {
+        "inputs": inputs.record(),
+        "settings": settings.to_dict(),
+        "options": options.to_dict(),
+        "command": list(command),
+    }
+    return Training(trainer, record, config)
+
+
+def save_checkpoint(path: Path, training: Training, output: str) -> None:
+    """The trainer's state and the run's configuration, written atomically."""
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "kind": CHECKPOINT_KIND,
+        "output": output,
+        "config": training.config,
+        "state": training.trainer.state(),
+    }
+    io.write_atomic(path, lambda fh: torch.save(payload, fh))
+
+
+def is_training_checkpoint(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a training checkpoint (rather than an optimisation one)."""
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # not ours to judge here: the optimisation loader will say
+        return False
+    return isinstance(raw, dict) and raw.get("kind") == CHECKPOINT_KIND
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """``(output, config, state)`` of a training checkpoint."""
+    source = Path(path)
+    if not source.is_file():
+        raise InputError(f"{source}: no such checkpoint")
+    try:
+        raw = torch.load(source, map_location="cpu", weights_only=True)
+        if raw.get("kind") != CHECKPOINT_KIND or raw.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError("not a training checkpoint")
+        return str(raw["output"]), dict(raw["config"]), dict(raw["state"])
+    except Exception as exc:
+        raise InputError(f"{source}: not a training checkpoint ({type(exc).__name__})") from None
+
+
+def training_from_checkpoint(path: str | os.PathLike) -> tuple[str, Training]:
+    """Rebuild a run from its checkpoint: ``(output, training)`` at the saved step."""
+    output, config, state = load_checkpoint(path)
+    training = prepare_training(
+        Inputs.from_record(config["inputs"]),
+        Settings.from_dict(config["settings"]),
+        TrainOptions(**config["options"]),
+        command=config["command"],
+        state=state,
+    )
+    return output, training
+
+
+def apply(model: Model, image: torch.Tensor, preserve_color: str = "none") -> torch.Tensor:
+    """``(1, 3, H, W)`` in [0, 1] -> the stylised image; ``luminance`` keeps the photo's
+    colours (the network's brightness with the photo's chroma)."""
+    if preserve_color not in ("none", "luminance"):
+        raise InputError(f"--preserve-color {preserve_color}: apply takes none or luminance")
+    device = next(model.net.parameters()).device
+    with torch.no_grad():
+        out = model.net(image.to(device)).cpu()
+    return with_content_colour(out, image) if preserve_color == "luminance" else out
+
+
+def fit(image: torch.Tensor, size: int | None) -> torch.Tensor:
+    """The image with its long side at ``size`` (None: as it is)."""
+    return image if size is None else resize_long_side(image, size)
+
+
+def _digest(source: Any) -> str | None:
+    if isinstance(source, (str, os.PathLike)):
+        return io.sha256_file(Path(source))
+    return None
+
+
+__all__ = [
+    "Training",
+    "apply",
+    "is_training_checkpoint",
+    "load_checkpoint",
+    "load_photos",
+    "prepare_training",
+    "save_checkpoint",
+    "training_from_checkpoint",
+]

@@ -1,0 +1,207 @@
+"""Training a feed-forward network for one painting (or a blend) with the same perceptual
+objective as the optimisation engine: one set of :class:`StyleTargets`, content targets per
+batch of photo crops, Adam with a warm-up and a cosine decay. Yields a progress value per
+step; ``state()`` is what a checkpoint needs to continue bit for bit. No files, no printing.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from painterly.errors import InputError, NumericsError
+from painterly.features import VGGFeatures
+from painterly.image import fit_size, resize, resize_long_side
+from painterly.objective import Objective, feature_pass, style_targets
+from painterly.settings import Settings
+from painterly.transform import ARCHITECTURES, TransformNet, build
+
+WARMUP = 0.05  # share of the steps over which the learning rate rises from 0
+FINAL_LR = 0.1  # the cosine decay ends at this fraction of the peak learning rate
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """How to train; the loss itself is a :class:`Settings` (weights, layers, statistic).
+
+    ``crop``: side of the square crops the network learns on; ``photo_side``: the long side
+    the photos (and, times ``style_scale``, the style) are resized to first, so brush
+    strokes have the size they would have on a ``photo_side`` picture.
+    """
+
+    architecture: str = "rt"
+    steps: int = 2000
+    crop: int = 192
+    batch: int = 4
+    lr: float = 2e-3
+    photo_side: int = 512
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            names = ", ".join(ARCHITECTURES)
+            raise InputError(f"architecture={self.architecture!r}: expected one of {names}")
+        for name, low in (("steps", 1), ("crop", 32), ("batch", 1), ("photo_side", 32)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise InputError(f"{name}={value!r}: expected a whole number of at least {low}")
+        if self.crop > self.photo_side:
+            raise InputError(f"crop={self.crop} is larger than photo_side={self.photo_side}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise InputError(f"lr={self.lr!r}: expected a positive number")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def learning_rate(peak: float, step: int, total: int) -> float:
+    """Linear warm-up over the first ``WARMUP`` of the steps, then a cosine decay from
+    ``peak`` to ``FINAL_LR * peak``; ``step`` counts from 0."""
+    warm = max(1, round(WARMUP * total))
+    if step < warm:
+        return peak * (step + 1) / warm
+    progress = (step - warm) / max(1, total - warm)
+    return peak * (FINAL_LR + (1 - FINAL_LR) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainProgress:
+    """One training step: the losses of its batch (means over the batch)."""
+
+    step: int
+    total: int
+    losses: dict[str, float]
+    elapsed: float
+    trainer: Trainer = field(repr=False, compare=False)
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.total
+
+
+class Trainer:
+    """The network, its optimiser, the crops' random generator and the objective.
+
+    ``photos`` are ``(1, 3, H, W)`` images; ``styles`` ``(image, blend weight)`` pairs, both
+    in [0, 1]. ``state`` continues a run saved with :meth:`state`.
+    """
+
+    def __init__(
+        self,
+        extractor: VGGFeatures,
+        photos: Sequence[torch.Tensor],
+        styles: Sequence[tuple[torch.Tensor, float]],
+        settings: Settings,
+        options: TrainOptions,
+        *,
+        device: torch.device,
+        autocast: torch.dtype | None = None,
+        seed: int = 0,
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        if not photos:
+            raise InputError("no photos to train on")
+        if settings.preserve_color != "none":
+            raise InputError(
+                "train: --preserve-color is an option of 'painterly apply', not of training"
+            )
+        self.options, self.device, self.autocast = options, device, autocast
+        self.photos = [_fit_photo(p, options) for p in photos]
+        style_side = max(1, round(options.photo_side * settings.style_scale))
+        scaled = [(resize_long_side(img, style_side).to(device), w) for img, w in styles]
+        targets = style_targets(feature_pass(extractor, autocast), scaled, settings)
+        self.objective = Objective(extractor, targets, settings, autocast)
+        torch.manual_seed(seed)  # the network's initial weights
+        self.net: TransformNet = build(options.architecture).to(device).train()
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=options.lr)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.step = 0
+        if state is not None:
+            self.net.load_state_dict(state["net"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.generator.set_state(state["generator"])
+            self.step = int(state["step"])
+
+    def batch(self) -> torch.Tensor:
+        """``batch`` random crops (each from a random photo, flipped half the time)."""
+        size, crops = self.options.crop, []
+        for _ in range(self.options.batch):
+            index = int(torch.randint(len(self.photos), (1,), generator=self.generator))
+            photo = self.photos[index]
+            top = int(torch.randint(photo.shape[-2] - size + 1, (1,), generator=self.generator))
+            left = int(torch.randint(photo.shape[-1] - size + 1, (1,), generator=self.generator))
+            crop = photo[..., top : top + size, left : left + size]
+            if bool(torch.rand(1, generator=self.generator) < 0.5):
+                crop = crop.flip(-1)
+            crops.append(crop)
+        return torch.cat(crops).to(self.device)
+
+    def advance(self) -> dict[str, float]:
+        """One optimiser step on a fresh batch; returns its losses."""
+        crops = self.batch()
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.options.lr, self.step, self.options.steps)
+        self.optimizer.zero_grad(set_to_none=True)
+        enabled = self.autocast is not None
+        with torch.autocast(self.device.type, dtype=self.autocast, enabled=enabled):
+            stylised = self.net(crops)
+        loss, values = self.objective(stylised, self.objective.content_targets(crops))
+        if not math.isfinite(values["total"]):
+            raise NumericsError(
+                f"the training loss became {values['total']} at step {self.step + 1}; "
+                "lower --lr or the loss weights"
+            )
+        loss.backward()
+        self.optimizer.step()
+        self.step += 1
+        return values
+
+    def run(self) -> Iterator[TrainProgress]:
+        """Train to ``options.steps``, yielding after every step; stopping stops it."""
+        began = time.perf_counter()
+        while self.step < self.options.steps:
+            values = self.advance()
+            yield TrainProgress(
+                step=self.step,
+                total=self.options.steps,
+                losses=values,
+                elapsed=time.perf_counter() - began,
+                trainer=self,
+            )
+
+    def state(self) -> dict[str, Any]:
+        """A snapshot to continue from (tensors copied to the CPU)."""
+        return {
+            "step": self.step,
+            "net": {k: v.detach().to("cpu", copy=True) for k, v in self.net.state_dict().items()},
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+            "generator": self.generator.get_state(),
+        }
+
+    @torch.no_grad()
+    def stylize(self, image: torch.Tensor) -> torch.Tensor:
+        """The network as it is now, applied to ``image`` (for previews)."""
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            return self.net(image.to(self.device)).cpu()
+        finally:
+            self.net.train(was_training)
+
+
+def _fit_photo(photo: torch.Tensor, options: TrainOptions) -> torch.Tensor:
+    """The photo at ``photo_side``, enlarged if needed so that a crop fits inside."""
+    height, width = fit_size(photo.shape[-2], photo.shape[-1], options.photo_side)
+    short = min(height, width)
+    if short < options.crop:
+        height, width = round(height * options.crop / short), round(width * options.crop / short)
+        height, width = max(height, options.crop), max(width, options.crop)
+    return resize(photo, (height, width))
+
+
+__all__ = ["TrainOptions", "TrainProgress", "Trainer", "learning_rate"]

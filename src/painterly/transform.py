@@ -1,0 +1,159 @@
+"""Feed-forward image-transformation networks (Johnson et al. 2016, with Ulyanov et al.'s
+instance normalisation): trained once per painting, they stylise a photo in one pass.
+
+Where we depart from Johnson et al.: their network does its first and last convolutions at
+full resolution (9x9, 32 channels), which is most of its cost on a CPU. Ours works at a
+quarter of the resolution inside: space-to-depth (pixel unshuffle) in twice, residual blocks
+at 1/4 size, and nearest-neighbour upsampling followed by a convolution out (upsample then
+convolve: no checkerboard artefacts). Padding is by reflection inside the network; an input
+of any size is padded (by replication) to a multiple of the stride and cropped back. A
+network is described by a :class:`NetSpec`, stored as data in its model file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from painterly.errors import InputError
+
+STRIDE = 4  # the network's total downsampling
+MIN_SIDE = 2 * STRIDE  # the 1/4-size maps must be at least 2 px for reflection padding
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """The shape of a network: ``outer`` channels at 1/2 size, ``inner`` channels and
+    ``blocks`` residual blocks at 1/4 size; ``separable`` blocks use depthwise 3x3 plus
+    pointwise 1x1 convolutions instead of full 3x3 ones."""
+
+    outer: int
+    inner: int
+    blocks: int
+    separable: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> NetSpec:
+        try:
+            spec = cls(**values)
+        except TypeError as exc:
+            raise InputError(f"unknown network description {values!r}") from exc
+        for name in ("outer", "inner", "blocks"):
+            value = getattr(spec, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1024:
+                raise InputError(f"network {name}={value!r}: expected a whole number 1..1024")
+        return spec
+
+
+# The widths we train. 'rt' is the real-time one (docs/fast.md has the measurements);
+# 'hq' is a wider, full-convolution network for when quality matters more than speed.
+ARCHITECTURES: dict[str, NetSpec] = {
+    "rt": NetSpec(outer=16, inner=64, blocks=5, separable=True),
+    "hq": NetSpec(outer=32, inner=128, blocks=5, separable=False),
+}
+
+
+def _norm(channels: int) -> nn.Module:
+    return nn.InstanceNorm2d(channels, affine=True)
+
+
+def _conv(cin: int, cout: int, kernel: int, groups: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.ReflectionPad2d(kernel // 2), nn.Conv2d(cin, cout, kernel, groups=groups)
+    )
+
+
+def _mixing(channels: int, separable: bool) -> nn.Sequential:
+    """A 3x3 convolution, or its depthwise-separable form."""
+    if separable:
+        return nn.Sequential(
+            _conv(channels, channels, 3, groups=channels), nn.Conv2d(channels, channels, 1)
+        )
+    return _conv(channels, channels, 3)
+
+
+class _Residual(nn.Module):
+    def __init__(self, channels: int, separable: bool) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            _mixing(channels, separable),
+            _norm(channels),
+            nn.ReLU(),
+            _mixing(channels, separable),
+            _norm(channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class TransformNet(nn.Module):
+    """``(N, 3, H, W)`` RGB in [0, 1] -> the stylised image, same shape, in [0, 1]."""
+
+    def __init__(self, spec: NetSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        outer, inner = spec.outer, spec.inner
+        self.encode = nn.Sequential(
+            nn.PixelUnshuffle(2),
+            _conv(12, outer, 3),
+            _norm(outer),
+            nn.ReLU(),
+            nn.PixelUnshuffle(2),
+            nn.Conv2d(4 * outer, inner, 1),
+            _norm(inner),
+            nn.ReLU(),
+        )
+        self.blocks = nn.Sequential(*[_Residual(inner, spec.separable) for _ in range(spec.blocks)])
+        self.decode = nn.Sequential(
+            nn.Conv2d(inner, outer, 1),
+            _norm(outer),
+            nn.ReLU(),
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            _conv(outer, outer, 3),
+            _norm(outer),
+            nn.ReLU(),
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            _conv(outer, 3, 3),
+        )
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        if image.dim() != 4 or image.shape[1] != 3:
+            raise ValueError(f"expected an (N, 3, H, W) image, got {tuple(image.shape)}")
+        height, width = image.shape[-2:]
+        x = _pad_to_stride(image)
+        x = self.decode(self.blocks(self.encode(x)))
+        return torch.sigmoid(x[..., :height, :width].float())
+
+
+def _pad_to_stride(image: torch.Tensor) -> torch.Tensor:
+    """Replicate the right and bottom edges up to a multiple of the stride (at least
+    ``MIN_SIDE``); replication works for any size, even a 1-pixel line."""
+    height, width = image.shape[-2:]
+    pad_h = max(MIN_SIDE, -(-height // STRIDE) * STRIDE) - height
+    pad_w = max(MIN_SIDE, -(-width // STRIDE) * STRIDE) - width
+    if pad_h == 0 and pad_w == 0:
+        return image
+    return F.pad(image, (0, pad_w, 0, pad_h), mode="replicate")
+
+
+def build(architecture: str | NetSpec) -> TransformNet:
+    """A new network by architecture name (see ``ARCHITECTURES``) or description."""
+    if isinstance(architecture, NetSpec):
+        return TransformNet(architecture)
+    if architecture not in ARCHITECTURES:
+        raise InputError(
+            f"architecture {architecture!r}: expected one of {', '.join(ARCHITECTURES)}"
+        )
+    return TransformNet(ARCHITECTURES[architecture])
+
+
+__all__ = ["ARCHITECTURES", "NetSpec", "TransformNet", "build"]

@@ -1,0 +1,161 @@
+"""The feed-forward engine's commands, in process: train (with previews, checkpoints and
+resume), apply (files, folders, odd images, bad models) and models."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from painterly import cli, fast, io, modelfile
+from painterly.image import rgb_to_yiq
+from painterly.train import Trainer
+
+TINY = ["--steps", "4", "--size", "32", "--batch", "2", "--photo-side", "48", "--seed", "0"]
+
+
+@pytest.fixture(scope="module")
+def photos(images, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    for name in ("tubingen", "the_scream"):
+        (folder / f"{name}.png").write_bytes(images[name].read_bytes())
+    (folder / "notes.txt").write_text("not a photo")
+    return folder
+
+
+def _train(images, photos, out, *extra):
+    argv = ["train", str(images["starry_night"]), "--photos", str(photos), "-o", str(out)]
+    return cli.main([*argv, *TINY, "-q", *extra])
+
+
+def test_train_writes_a_model_with_its_record_and_previews(images, photos, tmp_path, capsys):
+    out = tmp_path / "starry.safetensors"
+    assert _train(images, photos, out, "--preview-every", "2") == 0
+    assert "skipped" in capsys.readouterr().err  # notes.txt, with a note
+    record = modelfile.read_record(out)
+    assert record["styles"][0]["sha256"] == io.sha256_file(images["starry_night"])
+    assert record["training"]["crop"] == 32 and record["training"]["photos"] == 2
+    assert record["steps_done"] == 4 and record["command"].startswith("painterly train ")
+    assert record["settings"]["seed"] == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["starry.safetensors", "starry_step00002.png", "starry_step00004.png"]
+
+
+def _stop_during_step_3(monkeypatch):
+    real = Trainer.run
+
+    def interrupted(self):
+        for progress in real(self):
+            if progress.step == 3:
+                raise KeyboardInterrupt
+            yield progress
+
+    monkeypatch.setattr(Trainer, "run", interrupted)
+
+
+def test_an_interrupted_training_resumes_to_the_same_weights(
+    images, photos, tmp_path, monkeypatch, capsys
+):
+    reference = tmp_path / "ref.safetensors"
+    assert _train(images, photos, reference) == 0
+    out = tmp_path / "m.safetensors"
+    ck = tmp_path / "m.safetensors.ckpt"
+    with monkeypatch.context() as mp:
+        _stop_during_step_3(mp)
+        assert _train(images, photos, out, "--checkpoint-every", "2") == 130
+    assert ck.exists() and not out.exists()
+    assert _train(images, photos, out) == 2  # an earlier run's checkpoint is not overwritten
+    assert "--resume" in capsys.readouterr().err
+    assert cli.main(["resume", str(ck), "-q"]) == 0  # or: painterly train ... --resume
+    assert not ck.exists()
+    a, b = modelfile.load(reference), modelfile.load(out)
+    for key, value in a.net.state_dict().items():
+        assert torch.equal(value, b.net.state_dict()[key]), key
+
+
+def test_train_refuses_bad_arguments(images, photos, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert _train(images, empty, tmp_path / "m.safetensors") == 2
+    assert _train(images, photos, tmp_path / "m.onnx") == 2
+    assert _train(images, photos, tmp_path / "m.safetensors", "--resume") == 2
+    assert _train(images, photos, tmp_path / "m.safetensors", "--arch", "xl") == 2
+    err = capsys.readouterr().err.splitlines()
+    assert "no readable images" in err[0] and "ends in .safetensors" in err[1]
+    assert "no checkpoint" in err[2] and "architecture='xl'" in err[3]
+    assert "Traceback" not in "".join(err)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    torch.manual_seed(0)
+    from painterly.transform import build
+
+    path = tmp_path_factory.mktemp("model") / "rt.safetensors"
+    return modelfile.save(path, build("rt"), {"styles": []})
+
+
+ODD = {
+    "odd.png": lambda: Image.new("RGB", (33, 17), "orange"),
+    "line.png": lambda: Image.new("RGB", (40, 1), "blue"),
+    "gray.png": lambda: Image.new("L", (25, 30), 128),
+    "alpha.png": lambda: Image.new("RGBA", (20, 21), (10, 200, 30, 100)),
+}
+
+
+def test_apply_takes_odd_images_into_a_folder(model, tmp_path, capsys):
+    sources = []
+    for name, make in ODD.items():
+        make().save(tmp_path / name)
+        sources.append(str(tmp_path / name))
+    out = tmp_path / "out"
+    assert cli.main(["apply", str(model), *sources, "-o", str(out), "-q"]) == 0
+    for name, make in ODD.items():
+        with Image.open(out / name) as im:
+            assert im.size == make().size and im.mode == "RGB"
+    assert io.read_metadata(out / "odd.png")["model"] == "rt"
+
+
+def test_apply_one_file_with_size_and_luminance(model, images, tmp_path):
+    out = tmp_path / "o.png"
+    argv = ["apply", str(model), str(images["tubingen"]), "-o", str(out), "-q", "--size", "40"]
+    assert cli.main([*argv, "--preserve-color", "luminance"]) == 0
+    result = io.load_image(out)
+    assert max(result.shape[-2:]) == 40
+    photo = fast.fit(io.load_image(images["tubingen"]), 40)
+    chroma = (rgb_to_yiq(result)[:, 1:] - rgb_to_yiq(photo)[:, 1:]).abs().mean()
+    assert chroma < 0.02  # the photo's colours, the network's brightness
+
+
+def test_apply_refuses_bad_models_and_outputs(model, images, tmp_path, capsys):
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\0" * 64)
+    photo = str(images["tubingen"])
+    assert cli.main(["apply", str(junk), photo, "-o", str(tmp_path / "a.png")]) == 2
+    assert cli.main(["apply", "nosuchmodel", photo, "-o", str(tmp_path / "a.png")]) == 2
+    assert cli.main(["apply", str(model), photo, photo, "-o", str(tmp_path / "d")]) == 2
+    assert cli.main(["apply", str(model), photo, "-o", str(tmp_path / "a.xyz")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 4 and all(line.startswith("painterly: error: ") for line in err)
+    assert "not a model file" in err[0] and "no such file or bundled model" in err[1]
+    assert "both be written" in err[2]
+    assert not (tmp_path / "a.png").exists()
+
+
+def test_models_lists_the_bundled_models(model, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(modelfile, "bundled_dir", lambda: tmp_path / "none")
+    assert cli.main(["models"]) == 0
+    assert "no bundled models" in capsys.readouterr().out
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    (folder / "starry.safetensors").write_bytes(model.read_bytes())
+    monkeypatch.setattr(modelfile, "bundled_dir", lambda: folder)
+    assert cli.main(["models"]) == 0
+    assert capsys.readouterr().out.startswith("starry")
+
+
+def test_apply_output_matches_the_network(model, images, tmp_path):
+    out = tmp_path / "o.png"
+    assert cli.main(["apply", str(model), str(images["tubingen"]), "-o", str(out), "-q"]) == 0
+    expected = fast.apply(modelfile.load(model), io.load_image(images["tubingen"]))
+    got = np.asarray(Image.open(out), np.float32) / 255
+    assert np.abs(got - expected[0].permute(1, 2, 0).numpy()).max() <= 1 / 255 + 1e-6

@@ -1,0 +1,85 @@
+"""Training: the schedule, a tiny network that learns, and exact resumption."""
+
+import pytest
+import torch
+
+from painterly.errors import InputError
+from painterly.image import resize_long_side
+from painterly.io import load_image
+from painterly.settings import Settings
+from painterly.train import Trainer, TrainOptions, learning_rate
+
+TINY = TrainOptions(steps=12, crop=32, batch=2, lr=5e-3, photo_side=48)
+
+
+@pytest.fixture(scope="module")
+def photos(images):
+    return [resize_long_side(load_image(images["tubingen"]), 48)]
+
+
+@pytest.fixture(scope="module")
+def style(images):
+    return [(load_image(images["starry_night"]), 1.0)]
+
+
+def _trainer(extractor, photos, style, options=TINY, state=None):
+    return Trainer(
+        extractor, photos, style, Settings(), options, device=torch.device("cpu"), state=state
+    )
+
+
+def test_learning_rate_warms_up_then_decays():
+    rates = [learning_rate(1.0, step, 100) for step in range(100)]
+    assert rates[0] == pytest.approx(0.2) and rates[4] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(rates[4:], rates[5:], strict=False))
+    assert rates[-1] == pytest.approx(0.1, abs=0.01)
+
+
+def test_a_tiny_network_lowers_its_loss(extractor, photos, style):
+    trainer = _trainer(extractor, photos, style, TrainOptions(**{**TINY.to_dict(), "steps": 30}))
+    fixed = photos[0][..., :32, :32]
+    targets = trainer.objective.content_targets(fixed)
+
+    def loss() -> float:
+        with torch.no_grad():
+            return trainer.objective(trainer.net(fixed), targets)[1]["total"]
+
+    before = loss()
+    seen = [p.step for p in trainer.run()]
+    assert seen == list(range(1, 31))
+    assert loss() < 0.7 * before
+
+
+def test_a_resumed_run_ends_with_the_same_weights(extractor, photos, style):
+    straight = _trainer(extractor, photos, style)
+    for _ in straight.run():
+        pass
+    first = _trainer(extractor, photos, style)
+    for progress in first.run():
+        if progress.step == 5:
+            saved = first.state()
+            break
+    resumed = _trainer(extractor, photos, style, state=saved)
+    assert [p.step for p in resumed.run()] == list(range(6, 13))
+    for key, value in straight.net.state_dict().items():
+        assert torch.equal(value, resumed.net.state_dict()[key]), key
+
+
+def test_bad_options_and_inputs(extractor, photos, style):
+    with pytest.raises(InputError, match="crop=16"):
+        TrainOptions(crop=16)
+    with pytest.raises(InputError, match="larger than photo_side"):
+        TrainOptions(crop=256, photo_side=128)
+    with pytest.raises(InputError, match="architecture='xl'"):
+        TrainOptions(architecture="xl")
+    with pytest.raises(InputError, match="no photos"):
+        _trainer(extractor, [], style)
+    with pytest.raises(InputError, match="apply"):
+        Trainer(
+            extractor,
+            photos,
+            style,
+            Settings(preserve_color="luminance"),
+            TINY,
+            device=torch.device("cpu"),
+        )
