@@ -31,7 +31,7 @@ from painterly.settings import DEFAULT_CHECKPOINT_EVERY, WEIGHT_SOURCES, Setting
 from painterly.version import __version__
 
 PROG = "painterly"
-COMMANDS = ("layers", "info", "resume", "serve", "train", "apply", "models")
+COMMANDS = ("layers", "info", "resume", "serve", "train", "apply", "export", "models")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -71,6 +71,7 @@ def _main(argv: list[str]) -> int:
                 "serve": _cmd_serve,
                 "train": _fast("cmd_train"),
                 "apply": _fast("cmd_apply"),
+                "export": _fast("cmd_export"),
                 "models": _fast("cmd_models"),
             }
             return commands[argv[0]](argv[1:])

@@ -176,15 +176,21 @@ def cmd_apply(argv: list[str]) -> int:
     p.add_argument("--size", type=int, default=None, help="long side (default: as the photo)")
     p.add_argument("--preserve-color", default="none", choices=("none", "luminance"))
     p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument(
+        "--runtime",
+        default="auto",
+        choices=("auto", "torch", "onnxruntime"),
+        help="auto: ONNX Runtime on the CPU when installed (the faster), else PyTorch",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no summary")
     args = p.parse_args(argv)
     if args.size is not None and args.size < 1:
         raise InputError(f"--size {args.size}: must be at least 1")
 
-    from painterly import fast, io, modelfile, runtime
+    from painterly import fast, io
 
     targets = _apply_targets(args.inputs, args.output)
-    model = modelfile.load(args.model, runtime.resolve_device(args.device))
+    model = fast.load_model(args.model, args.runtime, args.device)
     for source, target in targets:
         image = fast.fit(io.load_image(source), args.size)
         result = fast.apply(model, image, args.preserve_color)
@@ -214,6 +220,24 @@ def _apply_targets(inputs: list[str], output: str) -> list[tuple[str, Path]]:
             raise InputError(f"{target}: the output would overwrite the input {src}")
         seen[target] = src
     return pairs
+
+
+def cmd_export(argv: list[str]) -> int:
+    p = Parser(prog=f"{PROG} export", description="Write a model as ONNX (painterly[onnx]).")
+    p.add_argument("model", help="a model file (.safetensors) or a bundled model's name")
+    p.add_argument("-o", "--output", required=True, help="the ONNX file (.onnx)")
+    args = p.parse_args(argv)
+    out = Path(args.output)
+    if out.suffix.lower() != ".onnx":
+        raise InputError(f"-o {out}: an ONNX file ends in .onnx")
+    if not (out.parent if str(out.parent) else Path(".")).is_dir():
+        raise InputError(f"-o {out}: folder {out.parent} does not exist")
+
+    from painterly import modelfile, onnxrt
+
+    onnxrt.export(modelfile.load(args.model), out)
+    say(f"wrote {out}")
+    return EXIT_OK
 
 
 def cmd_models(argv: list[str]) -> int:
@@ -248,4 +272,4 @@ def _model_path(text: str) -> Path:
     return path
 
 
-__all__ = ["cmd_apply", "cmd_models", "cmd_train", "resume_training"]
+__all__ = ["cmd_apply", "cmd_export", "cmd_models", "cmd_train", "resume_training"]

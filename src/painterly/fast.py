@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from painterly import io, runtime, weights
+from painterly import io, modelfile, onnxrt, runtime, weights
 from painterly.errors import InputError, InputNotice
 from painterly.features import VGGFeatures
 from painterly.image import resize_long_side, with_content_colour
@@ -158,14 +158,40 @@ def training_from_checkpoint(path: str | os.PathLike) -> tuple[str, Training]:
     return output, training
 
 
+RUNTIMES = ("auto", "torch", "onnxruntime")
+
+
+def load_model(
+    name_or_path: str | os.PathLike, backend: str = "auto", device: str = "auto"
+) -> Model:
+    """A model file (``.safetensors`` or ``.onnx``) or bundled model, on the runtime asked
+    for. ``auto``: ONNX Runtime on the CPU when it is installed (faster there:
+    docs/fast.md), else PyTorch; on a GPU, PyTorch."""
+    if backend not in RUNTIMES:
+        raise InputError(f"--runtime {backend}: expected one of {', '.join(RUNTIMES)}")
+    if str(name_or_path).lower().endswith(".onnx"):
+        if backend == "torch":
+            raise InputError(f"{name_or_path}: an ONNX model runs on onnxruntime only")
+        return onnxrt.load(name_or_path)
+    where = runtime.resolve_device(device)
+    on_ort = backend == "onnxruntime" or (
+        backend == "auto" and where.type == "cpu" and onnxrt.available()
+    )
+    model = modelfile.load(name_or_path, "cpu" if on_ort else where)
+    if on_ort:
+        return Model(onnxrt.OnnxNet(onnxrt.export_bytes(model)), model.record, model.source)
+    return model
+
+
 def apply(model: Model, image: torch.Tensor, preserve_color: str = "none") -> torch.Tensor:
     """``(1, 3, H, W)`` in [0, 1] -> the stylised image; ``luminance`` keeps the photo's
     colours (the network's brightness with the photo's chroma)."""
     if preserve_color not in ("none", "luminance"):
         raise InputError(f"--preserve-color {preserve_color}: apply takes none or luminance")
-    device = next(model.net.parameters()).device
+    net = model.net
+    device = next(net.parameters()).device if isinstance(net, torch.nn.Module) else "cpu"
     with torch.no_grad():
-        out = model.net(image.to(device)).cpu()
+        out = net(image.to(device)).cpu()
     return with_content_colour(out, image) if preserve_color == "luminance" else out
 
 

@@ -32,9 +32,11 @@ SUFFIX = ".safetensors"
 
 @dataclass(frozen=True)
 class Model:
-    """A loaded model: the network (eval mode, frozen) and its record."""
+    """A loaded model: the network (a frozen :class:`TransformNet` in eval mode, or an
+    ``onnxrt.OnnxNet``; either maps ``(N, 3, H, W)`` in [0, 1] to its stylisation), its
+    record and where it came from."""
 
-    net: TransformNet
+    net: Any
     record: dict[str, Any]
     source: str
 

@@ -129,20 +129,23 @@ class TransformNet(nn.Module):
         if image.dim() != 4 or image.shape[1] != 3:
             raise ValueError(f"expected an (N, 3, H, W) image, got {tuple(image.shape)}")
         height, width = image.shape[-2:]
-        x = _pad_to_stride(image)
-        x = self.decode(self.blocks(self.encode(x)))
-        return torch.sigmoid(x[..., :height, :width].float())
+        pad_h, pad_w = padding(height, width)
+        x = F.pad(image, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else image
+        return self.core(x)[..., :height, :width]
+
+    def core(self, image: torch.Tensor) -> torch.Tensor:
+        """The network on an image whose sides are multiples of ``STRIDE`` (at least
+        ``MIN_SIDE``): what an exported graph holds (padding and cropping are outside)."""
+        return torch.sigmoid(self.decode(self.blocks(self.encode(image))).float())
 
 
-def _pad_to_stride(image: torch.Tensor) -> torch.Tensor:
-    """Replicate the right and bottom edges up to a multiple of the stride (at least
-    ``MIN_SIDE``); replication works for any size, even a 1-pixel line."""
-    height, width = image.shape[-2:]
+def padding(height: int, width: int) -> tuple[int, int]:
+    """Rows and columns to add (by replicating the bottom and right edges) to reach a
+    multiple of the stride of at least ``MIN_SIDE``; replication works for any size, even a
+    1-pixel line."""
     pad_h = max(MIN_SIDE, -(-height // STRIDE) * STRIDE) - height
     pad_w = max(MIN_SIDE, -(-width // STRIDE) * STRIDE) - width
-    if pad_h == 0 and pad_w == 0:
-        return image
-    return F.pad(image, (0, pad_w, 0, pad_h), mode="replicate")
+    return pad_h, pad_w
 
 
 def build(architecture: str | NetSpec) -> TransformNet:

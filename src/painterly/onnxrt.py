@@ -1,0 +1,137 @@
+"""ONNX: export a model with dynamic height and width, and run ``.onnx`` models with ONNX
+Runtime (the ``painterly[onnx]`` extra: onnx, onnxruntime).
+
+The graph holds the network's core only (sides that are multiples of its stride); padding
+and cropping stay outside, in :class:`OnnxNet`, so one graph takes every size. The model's
+JSON record travels in the ONNX file's metadata (key ``painterly``). An ONNX file is
+protobuf data: loading it runs no Python code from the file.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from painterly.errors import InputError
+from painterly.io import write_atomic
+from painterly.modelfile import METADATA_KEY, Model
+from painterly.transform import TransformNet, padding
+
+OPSET = 17
+EXTRA = "pip install 'painterly[onnx]'"
+
+
+class _Core(torch.nn.Module):
+    def __init__(self, net: TransformNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.net.core(image)
+
+
+def export_bytes(model: Model) -> bytes:
+    """The model as an ONNX graph (dynamic batch, height and width) with its record."""
+    onnx = _require("onnx")
+    net = model.net
+    if not isinstance(net, TransformNet):
+        raise InputError(f"{model.source}: already an ONNX model")
+    buffer = _io.BytesIO()
+    example = torch.rand(1, 3, 64, 64)
+    axes = {0: "batch", 2: "height", 3: "width"}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the exporter's notes on instance norm and slicing
+        torch.onnx.export(
+            _Core(net.cpu().eval()),
+            (example,),
+            buffer,
+            input_names=["image"],
+            output_names=["stylised"],
+            dynamic_axes={"image": axes, "stylised": axes},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    graph = onnx.load_from_string(buffer.getvalue())
+    entry = graph.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(model.record, sort_keys=True)
+    return graph.SerializeToString()
+
+
+def export(model: Model, path: str | os.PathLike) -> Path:
+    """Write the model as an ONNX file, atomically."""
+    target = Path(path)
+    data = export_bytes(model)
+    write_atomic(target, lambda fh: fh.write(data), shared=True)
+    return target
+
+
+class OnnxNet:
+    """An ONNX Runtime session that behaves like a :class:`TransformNet` at inference:
+    ``(N, 3, H, W)`` in [0, 1] of any size -> the stylised image (CPU float32)."""
+
+    def __init__(self, data: bytes, threads: int | None = None) -> None:
+        ort = _require("onnxruntime")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        height, width = image.shape[-2:]
+        pad_h, pad_w = padding(height, width)
+        x = image.detach().to("cpu", torch.float32).numpy()
+        if pad_h or pad_w:
+            x = np.pad(x, ((0, 0), (0, 0), (0, pad_h), (0, pad_w)), mode="edge")
+        out = self.session.run(None, {"image": np.ascontiguousarray(x)})[0]
+        return torch.from_numpy(out[..., :height, :width].copy())
+
+
+def load(path: str | os.PathLike) -> Model:
+    """An ``.onnx`` model written by :func:`export`; a foreign or corrupt file is refused."""
+    onnx = _require("onnx")
+    source = Path(path)
+    if not source.is_file():
+        raise InputError(f"{source}: no such model file")
+    data = source.read_bytes()
+    try:
+        graph = onnx.load_from_string(data)
+    except Exception:
+        raise InputError(f"{source}: not an ONNX file") from None
+    meta = {p.key: p.value for p in graph.metadata_props}
+    if METADATA_KEY not in meta:
+        raise InputError(f"{source}: an ONNX file, but not a painterly model")
+    try:
+        record = json.loads(meta[METADATA_KEY])
+        net = OnnxNet(data)
+    except ValueError:
+        raise InputError(f"{source}: its painterly record is not valid JSON") from None
+    except Exception as exc:
+        raise InputError(f"{source}: ONNX Runtime cannot run it ({type(exc).__name__})") from None
+    return Model(net, record, str(source))  # type: ignore[arg-type]
+
+
+def available() -> bool:
+    try:
+        _require("onnxruntime")
+        _require("onnx")
+    except InputError:
+        return False
+    return True
+
+
+def _require(name: str) -> Any:
+    try:
+        return __import__(name)
+    except ImportError:
+        raise InputError(f"ONNX needs the {name} package: {EXTRA}") from None
+
+
+__all__ = ["OnnxNet", "available", "export", "export_bytes", "load"]

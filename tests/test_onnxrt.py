@@ -1,0 +1,68 @@
+"""ONNX export and ONNX Runtime: dynamic sizes, the same pictures as PyTorch, clear refusals."""
+
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime", reason="ONNX needs painterly[onnx]")
+onnx = pytest.importorskip("onnx", reason="ONNX needs painterly[onnx]")
+
+from painterly import cli, fast, modelfile, onnxrt  # noqa: E402
+from painterly.errors import InputError  # noqa: E402
+from painterly.transform import build  # noqa: E402
+
+from .conftest import rand_image  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    torch.manual_seed(1)
+    path = tmp_path_factory.mktemp("onnx") / "rt.safetensors"
+    return modelfile.save(path, build("rt"), {"styles": [{"name": "s.png"}], "tag": "x"})
+
+
+@pytest.fixture(scope="module")
+def onnx_path(model_path):
+    return onnxrt.export(modelfile.load(model_path), model_path.with_suffix(".onnx"))
+
+
+@pytest.mark.parametrize("size", [(48, 64), (37, 53), (1, 40), (90, 8)])
+def test_onnx_runtime_matches_pytorch_at_any_size(model_path, onnx_path, size):
+    image = rand_image(*size, seed=3)
+    torch_out = modelfile.load(model_path).net(image)
+    ort_out = onnxrt.load(onnx_path).net(image)
+    assert ort_out.shape == torch_out.shape == (1, 3, *size)
+    assert (ort_out - torch_out).abs().mean() < 1 / 255
+    assert (ort_out - torch_out).abs().max() < 1e-3
+
+
+def test_the_record_travels_in_the_onnx_file(model_path, onnx_path):
+    assert onnxrt.load(onnx_path).record == modelfile.load(model_path).record
+
+
+def test_the_runtime_is_chosen_and_onnx_files_apply(model_path, onnx_path, images, tmp_path):
+    assert isinstance(fast.load_model(model_path, "auto", "cpu").net, onnxrt.OnnxNet)
+    assert isinstance(fast.load_model(model_path, "torch", "cpu").net, torch.nn.Module)
+    with pytest.raises(InputError, match="onnxruntime only"):
+        fast.load_model(onnx_path, "torch")
+    out = tmp_path / "o.png"
+    assert cli.main(["apply", str(onnx_path), str(images["tubingen"]), "-o", str(out), "-q"]) == 0
+    assert out.exists()
+
+
+def test_export_command_and_bad_onnx_files(model_path, tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    assert cli.main(["export", str(model_path), "-o", str(out)]) == 0
+    assert onnx.load(out).metadata_props[0].key == "painterly"
+    assert cli.main(["export", str(model_path), "-o", str(tmp_path / "m.bin")]) == 2
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x08\x07junk")
+    foreign = tmp_path / "foreign.onnx"
+    graph = onnx.load(out)
+    del graph.metadata_props[:]
+    foreign.write_bytes(graph.SerializeToString())
+    capsys.readouterr()
+    for bad in (junk, foreign, tmp_path / "missing.onnx"):
+        assert cli.main(["apply", str(bad), str(model_path), "-o", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and "Traceback" not in " ".join(err)
+    assert "not a painterly model" in err[1] and "no such model file" in err[2]
