@@ -117,6 +117,39 @@ def test_paint_watch_and_download_in_the_browser(browser, tmp_path, token):
         assert errors == []
 
 
+def test_instant_mode_with_a_trained_style(browser, tmp_path, monkeypatch):
+    import torch
+
+    from painterly import modelfile
+    from painterly.transform import build
+
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    torch.manual_seed(0)
+    modelfile.save(folder / "starry_night.safetensors", build("rt"), {"styles": []})
+    monkeypatch.setattr(modelfile, "bundled_dir", lambda: folder)
+    images = _copies(tmp_path, 96)
+    with live_server(tmp_path / "data") as (host, port):
+        page = browser.new_page(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"http://{host}:{port}/")
+        page.wait_for_selector("#mode-section:not([hidden])")
+        page.check("[data-testid=mode-instant]")
+        assert page.locator("#style-drop").is_hidden()  # no painting to choose
+        assert page.locator("#instant-model").input_value() == "starry_night"
+        page.set_input_files("#content-input", str(images["tubingen"]))
+        page.click("#start")
+        page.wait_for_selector("#state[data-state='done']", timeout=60_000)
+        assert page.get_attribute("#preview", "src").startswith("blob:")
+        with page.expect_download() as download:
+            page.click("#download")
+        saved = tmp_path / "instant.png"
+        download.value.save_as(saved)
+        assert Image.open(saved).size == (96, 72)
+        assert errors == []
+
+
 @pytest.mark.skipif(
     os.environ.get("PAINTERLY_SCREENSHOT") != "1", reason="set PAINTERLY_SCREENSHOT=1 to redo it"
 )

@@ -32,6 +32,7 @@ from painterly.errors import InputError
 from painterly.settings import Settings
 from painterly.version import __version__
 from painterly.web.guard import Guard
+from painterly.web.instant import add_instant
 from painterly.web.jobs import Executor, QueueFull, Studio, Upload, check_image
 from painterly.web.schema import parse_settings, settings_schema
 from painterly.web.store import PREVIEW, RESULT, TERMINAL, Store
@@ -80,6 +81,7 @@ def create_app(
     app.add_middleware(Guard, token=token, hosts=hosts)
     _add_error_handlers(app)
     _add_api(app, studio, max_upload_bytes, token is not None)
+    add_instant(app, lambda request, **kw: read_form(request, max_upload_bytes, **kw))
     _add_page(app)
     return app
 
@@ -132,9 +134,7 @@ def _add_meta(app: FastAPI, studio: Studio, max_upload_bytes: int, token_require
 def _add_jobs(app: FastAPI, studio: Studio, max_upload_bytes: int) -> None:
     @app.post("/api/jobs", status_code=201)
     async def create_job(request: Request) -> dict[str, Any]:
-        _check_length(request, max_upload_bytes)
-        limited = Request(request.scope, _limited(request.receive, max_upload_bytes))
-        async with limited.form(max_files=MAX_STYLES + 1, max_fields=4) as form:
+        async with read_form(request, max_upload_bytes, max_files=MAX_STYLES + 1) as form:
             settings = parse_settings(_settings_json(form.get("settings")))
             content, styles = _files(form)
             record = await run_in_threadpool(_submit, studio, content, styles, settings)
@@ -171,6 +171,14 @@ def _add_outputs(app: FastAPI, studio: Studio) -> None:
     def job_result(job_id: str) -> FileResponse:
         path = _file(studio, job_id, RESULT, "no result: the job has not finished")
         return FileResponse(path, media_type="image/png", filename=_download_name(job_id))
+
+
+def read_form(request: Request, limit: int, *, max_files: int, max_fields: int = 4) -> Any:
+    """The request's multipart form (an async context manager), read through a byte
+    counter: a body over ``limit`` bytes is refused with 413 before the rest is read."""
+    _check_length(request, limit)
+    limited = Request(request.scope, _limited(request.receive, limit))
+    return limited.form(max_files=max_files, max_fields=max_fields)
 
 
 def _check_length(request: Request, limit: int) -> None:

@@ -197,9 +197,78 @@
     el.hidden = !message;
   }
 
+  function mode() {
+    const chosen = document.querySelector("input[name=mode]:checked");
+    return chosen ? chosen.value : "paint";
+  }
+
+  function showMode() {
+    const instant = mode() === "instant";
+    for (const el of document.querySelectorAll(".paint-only")) el.hidden = instant;
+    $("instant-fields").hidden = !instant;
+    $("start").textContent = instant ? "Stylise" : "Paint";
+  }
+
+  // Instant mode: one request, answered with the PNG; no job, no queue.
+  async function instant() {
+    if (!state.content) throw new Error("Choose a photo first.");
+    const form = new FormData();
+    form.append("content", state.content, state.content.name);
+    form.append("model", $("instant-model").value);
+    form.append("size", $("instant-size").value || "512");
+    const headers = token ? { "X-Painterly-Token": token } : {};
+    const began = performance.now();
+    const badge = $("state");
+    badge.textContent = badge.dataset.state = "running";
+    const response = await fetch("/api/instant", { method: "POST", body: form, headers });
+    if (!response.ok) {
+      let message = `${response.status} ${response.statusText}`;
+      try { message = (await response.json()).error || message; } catch (_) { /* not JSON */ }
+      badge.textContent = badge.dataset.state = "failed";
+      throw new Error(message);
+    }
+    const url = URL.createObjectURL(await response.blob());
+    if (state.source) state.source.close();
+    state.current = null;
+    const img = $("preview");
+    img.src = url;
+    img.hidden = false;
+    $("placeholder").hidden = true;
+    badge.textContent = badge.dataset.state = "done";
+    $("step-text").textContent = `Instant: ${$("instant-model").value}`;
+    $("eta").textContent = `· ${((performance.now() - began) / 1000).toFixed(1)} s`;
+    $("bar").style.width = "100%";
+    $("losses").replaceChildren();
+    $("cancel").hidden = true;
+    const download = $("download");
+    download.href = url;
+    download.download = "painterly-instant.png";
+    download.hidden = false;
+  }
+
+  async function loadModels() {
+    try {
+      const { models } = await api("/api/models");
+      if (!models.length) return;
+      $("instant-model").replaceChildren(...models.map((m) => {
+        const option = document.createElement("option");
+        option.value = m.name;
+        option.textContent = m.name.replace(/_/g, " ");
+        return option;
+      }));
+      $("mode-section").hidden = false;
+    } catch (_) { /* no instant mode on this server */ }
+  }
+
   async function start(event) {
     event.preventDefault();
     showError("form-error", "");
+    if (mode() === "instant") {
+      $("start").disabled = true;
+      try { await instant(); } catch (err) { showError("form-error", err.message); }
+      finally { $("start").disabled = false; }
+      return;
+    }
     try {
       if (!state.content) throw new Error("Choose a photo first.");
       if (!state.styles.length) throw new Error("Choose at least one painting.");
@@ -356,6 +425,8 @@
     $("job-form").addEventListener("submit", start);
     $("reset").addEventListener("click", () => resetForm());
     $("cancel").addEventListener("click", cancel);
+    for (const radio of document.querySelectorAll("input[name=mode]")) radio.addEventListener("change", showMode);
+    loadModels();
     try {
       const [info, schema] = await Promise.all([api("/api/info"), api("/api/settings")]);
       $("version").textContent = "v" + info.version;

@@ -1,0 +1,143 @@
+"""The feed-forward engine's speed on this machine, in one run:
+
+    .venv/bin/python bench/fast.py                 # appends to docs/benchmarks.md
+    .venv/bin/python bench/fast.py --no-write      # a quick look
+
+Frames per second, in process, of both networks (rt, hq) on both runtimes (PyTorch in fp32
+and with bf16 autocast, ONNX Runtime in fp32) at 640x360, 1280x720 and 1920x1080: the median
+of ``--repeats`` timings of ``--frames`` frames each (after warm-up). The weights are random:
+speed does not depend on them. Then, in the same run, the optimisation engine's default at
+512 px as a fresh process (start-up included, as a user meets it), and one frame of the
+real-time network at 512 px through ``painterly apply`` (start-up included), for the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SIZES = ((640, 360), (1280, 720), (1920, 1080))
+
+
+def frames_per_second(run, image, frames: int, repeats: int) -> float:
+    for _ in range(3):
+        run(image)
+    rates = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        for _ in range(frames):
+            run(image)
+        rates.append(frames / (time.perf_counter() - began))
+    return statistics.median(rates)
+
+
+def runners(arch: str) -> dict[str, object]:
+    from painterly import modelfile, onnxrt
+    from painterly.transform import build
+
+    torch.manual_seed(0)
+    net = build(arch).eval().requires_grad_(False)
+    model = modelfile.Model(net, {}, arch)
+
+    def eager(image):
+        with torch.no_grad():
+            return net(image)
+
+    def bf16(image):
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            return net(image)
+
+    out = {"torch fp32": eager, "torch bf16": bf16}
+    if onnxrt.available():
+        out["onnxruntime fp32"] = onnxrt.OnnxNet(onnxrt.export_bytes(model))
+    return out
+
+
+def wall(cmd: list[str]) -> float:
+    began = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - began
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--frames", type=int, default=100)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--no-write", action="store_true")
+    args = p.parse_args()
+    rows = ["| network | runtime | " + " | ".join(f"{w}x{h}" for w, h in SIZES) + " |"]
+    rows.append("| --- | --- |" + " --- |" * len(SIZES))
+    for arch in ("rt", "hq"):
+        for name, run in runners(arch).items():
+            cells = []
+            for width, height in SIZES:
+                image = torch.rand(1, 3, height, width)
+                frames = max(5, args.frames * 640 * 360 // (width * height))
+                if arch == "hq":
+                    frames = max(3, frames // 8)
+                cells.append(f"{frames_per_second(run, image, frames, args.repeats):.1f}")
+                print(arch, name, width, height, cells[-1], "fps", flush=True)
+            rows.append(f"| {arch} | {name} | " + " | ".join(cells) + " |")
+    ratio = optimisation_ratio()
+    text = report(rows, ratio, args)
+    print(text)
+    if not args.no_write:
+        with open(ROOT / "docs" / "benchmarks.md", "a") as fh:
+            fh.write("\n" + text)
+    return 0
+
+
+def optimisation_ratio() -> str:
+    """The optimisation engine at 512 px against one rt frame through 'painterly apply'."""
+    from painterly import modelfile
+    from painterly.transform import build
+
+    content = str(ROOT / "examples" / "tubingen.jpg")
+    style = str(ROOT / "examples" / "starry_night.jpg")
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.manual_seed(0)
+        model = modelfile.save(Path(tmp) / "rt.safetensors", build("rt"), {"styles": []})
+        optimise = wall([str(BIN / "painterly"), content, style, "-o", f"{tmp}/o.png", "-q"])
+        apply = [str(BIN / "painterly"), "apply", str(model), content, "-o", f"{tmp}/a.png"]
+        applied = statistics.median(wall([*apply, "--size", "512", "-q"]) for _ in range(3))
+    return (
+        f"Optimisation engine, defaults, 512 px, whole command: {optimise:.1f} s. "
+        f"`painterly apply` with the rt network at 512 px, whole command (start-up, model "
+        f"load, export to ONNX Runtime, one frame): {applied:.2f} s (median of 3). "
+        f"Ratio {optimise / applied:.0f}x."
+    )
+
+
+def report(rows: list[str], ratio: str, args: argparse.Namespace) -> str:
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    cpu = platform.processor() or platform.machine()
+    return "\n".join(
+        [
+            f"## {when}: `python bench/fast.py` (feed-forward networks)",
+            "",
+            f"{os.cpu_count()} cores ({cpu}), torch {torch.__version__}, frames per second in "
+            f"process, median of {args.repeats} timings of up to {args.frames} frames "
+            "(fewer at larger sizes and for hq), after warm-up; batch of one frame.",
+            "",
+            *rows,
+            "",
+            ratio,
+            "",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""The studio's instant mode: a photo through a bundled trained style (the feed-forward
+engine) in one request, answered with the PNG itself, in about a second.
+
+Only bundled models are offered, by name: a browser never names a file on the server. The
+models are loaded once, on first use, and kept. A photo is resized to at most
+``MAX_INSTANT_SIDE`` on its long side, so a request's time and memory stay bounded.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from painterly import fast, io, modelfile
+from painterly.errors import InputError
+from painterly.modelfile import Model
+
+MAX_INSTANT_SIDE = 1024
+DEFAULT_INSTANT_SIDE = 512
+
+
+class Models:
+    """The bundled models, loaded on first use and shared by every request."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded: dict[str, Model] = {}
+
+    def listing(self) -> list[dict[str, Any]]:
+        out = []
+        for path in modelfile.bundled():
+            record = modelfile.read_record(path)
+            out.append(
+                {
+                    "name": path.stem,
+                    "architecture": record.get("architecture"),
+                    "styles": [s.get("name") for s in record.get("styles", [])],
+                    "steps": record.get("steps_done"),
+                }
+            )
+        return out
+
+    def get(self, name: str) -> Model:
+        if name not in {p.stem for p in modelfile.bundled()}:
+            raise HTTPException(404, f"no bundled model {name!r}")
+        with self._lock:
+            if name not in self._loaded:
+                self._loaded[name] = fast.load_model(name, "auto", "auto")
+            return self._loaded[name]
+
+
+def add_instant(app: FastAPI, read_form: Any) -> None:
+    """``GET /api/models`` and ``POST /api/instant`` (multipart: ``content``, ``model``,
+    optional ``size`` and ``preserve_color``). ``read_form(request)`` is the app's
+    size-limited multipart reader."""
+    models = Models()
+
+    @app.get("/api/models")
+    def list_models() -> dict[str, Any]:
+        return {"models": models.listing(), "max_side": MAX_INSTANT_SIDE}
+
+    @app.post("/api/instant")
+    async def instant(request: Request) -> Response:
+        async with read_form(request, max_files=1, max_fields=4) as form:
+            content = form.get("content")
+            if not isinstance(content, UploadFile):
+                raise HTTPException(422, "exactly one 'content' file is needed")
+            name = str(form.get("model") or "")
+            side = _side(form.get("size"))
+            colour = str(form.get("preserve_color") or "none")
+            data = await content.read()
+        model = await run_in_threadpool(models.get, name)
+        png = await run_in_threadpool(_stylise, model, data, side, colour)
+        headers = {"Cache-Control": "no-store"}
+        return Response(png, media_type="image/png", headers=headers)
+
+
+def _plain(exc: InputError) -> str:
+    """The loader's message without the temporary path it starts with."""
+    return str(exc).partition(": ")[2] or str(exc)
+
+
+def _side(raw: Any) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_INSTANT_SIDE
+    try:
+        side = int(str(raw))
+    except ValueError:
+        raise HTTPException(422, f"size={raw!r}: expected a whole number") from None
+    if not 32 <= side <= MAX_INSTANT_SIDE:
+        raise HTTPException(422, f"size={side}: must be between 32 and {MAX_INSTANT_SIDE}")
+    return side
+
+
+def _stylise(model: Model, data: bytes, side: int, colour: str) -> bytes:
+    with tempfile.TemporaryDirectory(prefix="painterly-instant-") as folder:
+        path = Path(folder) / "content"
+        path.write_bytes(data)
+        try:
+            image = io.load_image(path)
+        except InputError as exc:
+            raise HTTPException(415, f"content: {_plain(exc)}") from None
+    if max(image.shape[-2:]) > side:
+        image = fast.fit(image, side)
+    result = fast.apply(model, image, colour)
+    if colour not in ("none", "luminance"):
+        raise HTTPException(422, f"preserve_color={colour!r}: expected none or luminance")
+    buffer = _io.BytesIO()
+    io.to_pil(result).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+__all__ = ["MAX_INSTANT_SIDE", "Models", "add_instant"]
