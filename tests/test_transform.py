@@ -42,3 +42,14 @@ def test_the_real_time_network_is_small():
     rt = sum(p.numel() for p in build("rt").parameters())
     hq = sum(p.numel() for p in build("hq").parameters())
     assert rt < 100_000 < hq < 2_000_000  # 0.25 MB and 6 MB as float32 files
+
+
+def test_with_the_skip_a_network_that_adds_nothing_returns_the_photo():
+    net = build("rt").eval()
+    last = net.decode[-1][1]  # the final convolution (after its padding)
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+    photo = rand_image(30, 44, 5).clamp(0.01, 0.99)
+    assert torch.allclose(net(photo), photo, atol=1e-5)
+    assert ARCHITECTURES["rt"].skip and ARCHITECTURES["hq"].skip

@@ -36,8 +36,8 @@ class TrainOptions:
     """
 
     architecture: str = "rt"
-    steps: int = 2000
-    crop: int = 192
+    steps: int = 2500
+    crop: int = 128
     batch: int = 4
     lr: float = 2e-3
     photo_side: int = 512

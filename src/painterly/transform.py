@@ -24,18 +24,21 @@ from painterly.errors import InputError
 
 STRIDE = 4  # the network's total downsampling
 MIN_SIDE = 2 * STRIDE  # the 1/4-size maps must be at least 2 px for reflection padding
+SKIP_EPS = 1e-3  # pure black and white pass the skip as finite logits
 
 
 @dataclass(frozen=True)
 class NetSpec:
     """The shape of a network: ``outer`` channels at 1/2 size, ``inner`` channels and
     ``blocks`` residual blocks at 1/4 size; ``separable`` blocks use depthwise 3x3 plus
-    pointwise 1x1 convolutions instead of full 3x3 ones."""
+    pointwise 1x1 convolutions instead of full 3x3 ones; ``skip`` adds the input (as
+    logits) to the output's logits, so the network learns a change to the photo."""
 
     outer: int
     inner: int
     blocks: int
     separable: bool
+    skip: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -55,9 +58,11 @@ class NetSpec:
 
 # The widths we train. 'rt' is the real-time one (docs/fast.md has the measurements);
 # 'hq' is a wider, full-convolution network for when quality matters more than speed.
+# Both learn a change to the photo (skip): at equal training its structure survives far
+# better (docs/fast.md).
 ARCHITECTURES: dict[str, NetSpec] = {
-    "rt": NetSpec(outer=16, inner=64, blocks=5, separable=True),
-    "hq": NetSpec(outer=32, inner=128, blocks=5, separable=False),
+    "rt": NetSpec(outer=16, inner=64, blocks=5, separable=True, skip=True),
+    "hq": NetSpec(outer=32, inner=128, blocks=5, separable=False, skip=True),
 }
 
 
@@ -136,7 +141,10 @@ class TransformNet(nn.Module):
     def core(self, image: torch.Tensor) -> torch.Tensor:
         """The network on an image whose sides are multiples of ``STRIDE`` (at least
         ``MIN_SIDE``): what an exported graph holds (padding and cropping are outside)."""
-        return torch.sigmoid(self.decode(self.blocks(self.encode(image))).float())
+        logits = self.decode(self.blocks(self.encode(image))).float()
+        if self.spec.skip:
+            logits = logits + torch.logit(image.float(), eps=SKIP_EPS)
+        return torch.sigmoid(logits)
 
 
 def padding(height: int, width: int) -> tuple[int, int]:
