@@ -36,6 +36,7 @@ def test_train_writes_a_model_with_its_record_and_previews(images, photos, tmp_p
     assert record["training"]["crop"] == 32 and record["training"]["photos"] == 2
     assert record["steps_done"] == 4 and record["command"].startswith("painterly train ")
     assert record["settings"]["seed"] == 0
+    assert record["settings"]["steps"] == 150 and record["settings"]["size"] == 512  # untouched
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["starry.safetensors", "starry_step00002.png", "starry_step00004.png"]
 
@@ -65,7 +66,8 @@ def test_an_interrupted_training_resumes_to_the_same_weights(
     assert ck.exists() and not out.exists()
     assert _train(images, photos, out) == 2  # an earlier run's checkpoint is not overwritten
     assert "--resume" in capsys.readouterr().err
-    assert cli.main(["resume", str(ck), "-q"]) == 0  # or: painterly train ... --resume
+    assert cli.main(["resume", str(ck)]) == 0  # or: painterly train ... --resume
+    assert "at step 2" in capsys.readouterr().err  # from the checkpoint, not from the start
     assert not ck.exists()
     a, b = modelfile.load(reference), modelfile.load(out)
     for key, value in a.net.state_dict().items():
@@ -79,9 +81,11 @@ def test_train_refuses_bad_arguments(images, photos, tmp_path, capsys):
     assert _train(images, photos, tmp_path / "m.onnx") == 2
     assert _train(images, photos, tmp_path / "m.safetensors", "--resume") == 2
     assert _train(images, photos, tmp_path / "m.safetensors", "--arch", "xl") == 2
-    err = capsys.readouterr().err.splitlines()
+    assert _train(images, photos, tmp_path / "m.safetensors", "--weights", "none.pth") == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
     assert "no readable images" in err[0] and "ends in .safetensors" in err[1]
     assert "no checkpoint" in err[2] and "architecture='xl'" in err[3]
+    assert "none.pth" in err[4] and "weights='none.pth'" not in err[4]  # a file, looked for
     assert "Traceback" not in "".join(err)
 
 
@@ -134,8 +138,10 @@ def test_apply_refuses_bad_models_and_outputs(model, images, tmp_path, capsys):
     assert cli.main(["apply", "nosuchmodel", photo, "-o", str(tmp_path / "a.png")]) == 2
     assert cli.main(["apply", str(model), photo, photo, "-o", str(tmp_path / "d")]) == 2
     assert cli.main(["apply", str(model), photo, "-o", str(tmp_path / "a.xyz")]) == 2
+    assert cli.main(["apply", str(model), photo, "-o", photo]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 4 and all(line.startswith("painterly: error: ") for line in err)
+    assert len(err) == 5 and all(line.startswith("painterly: error: ") for line in err)
+    assert "would overwrite the input" in err[4]
     assert "not a model file" in err[0] and "no such file or bundled model" in err[1]
     assert "both be written" in err[2]
     assert not (tmp_path / "a.png").exists()

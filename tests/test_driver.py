@@ -47,7 +47,9 @@ def test_a_stop_ends_after_the_step_with_a_checkpoint_of_it(job, tmp_path):
     assert driver.save_partial() == out and io.read_metadata(out)["stopped_at_step"] == 4
 
     resumed = Driver(job, Plan(out, checkpoint=ck), resume=saved.state)
-    assert resumed.run().last.step == 6 and not ck.exists()
+    steps = []
+    assert resumed.run(lambda p: steps.append(p.step)).last.step == 6 and not ck.exists()
+    assert steps == [5, 6]  # continued, not restarted
     with pytest.raises(InputError, match="already finished"):
         Driver(job, Plan(out, checkpoint=ck), resume=resumed.last.state()).run()
 
@@ -65,6 +67,13 @@ def test_a_diverging_run_writes_nothing(job, tmp_path, monkeypatch):
     with pytest.raises(NumericsError):
         driver.run()
     assert driver.last.step == 2 and list(tmp_path.iterdir()) == []
+
+
+def test_a_plan_refuses_impossible_intervals(tmp_path):
+    with pytest.raises(InputError, match="checkpoint_every=0"):
+        Plan(tmp_path / "o.png", checkpoint_every=0)
+    with pytest.raises(InputError, match="save_every=-1"):
+        Plan(tmp_path / "o.png", save_every=-1)
 
 
 def test_the_result_is_the_last_image(job, tmp_path):

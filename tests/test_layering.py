@@ -7,15 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import painterly
-from painterly import guides, objective, optimize, runtime, settings, weights
+from painterly import guides, objective, optimize, runtime, settings, transform, weights
 from painterly.features import POOLS
 
 SRC = Path(painterly.__file__).parent
 
 # What each module may import from the package ("web.jobs" is painterly/web/jobs.py).
-# Nothing imports cli but cli_fast (the feed-forward engine's commands, which cli dispatches
-# to); nothing outside web imports web, but the CLI's 'serve' command.
+# Nothing imports cli; nothing outside web imports web, but the CLI's 'serve' command.
 CORE = {
     "version": set(),
     "errors": set(),
@@ -71,6 +72,7 @@ CORE = {
         "arch",
         "checkpoint",
         "cli_fast",
+        "console",
         "driver",
         "errors",
         "fast",
@@ -82,8 +84,9 @@ CORE = {
         "weights",
         "web",
     },
+    "console": {"errors", "settings"},
     "cli_fast": {
-        "cli",
+        "console",
         "errors",
         "fast",
         "inputs",
@@ -150,6 +153,11 @@ def test_dependencies_point_one_way():
         assert not extra, f"{module} imports {extra}"
 
 
+def test_nothing_imports_the_cli():
+    for module, allowed in ALLOWED.items():
+        assert "cli" not in allowed or module == "__main__", module
+
+
 def test_only_web_and_the_cli_import_web():
     for module, allowed in CORE.items():
         if module != "cli":
@@ -165,6 +173,7 @@ def test_registries_match_the_names_settings_offer():
     assert tuple(POOLS) == settings.POOLINGS
     assert set(runtime.DEVICES) | {"auto"} == set(settings.DEVICES)
     assert tuple(runtime.PRECISIONS) == settings.PRECISIONS
+    assert tuple(transform.ARCHITECTURES) == settings.ARCHITECTURE_NAMES
 
 
 def test_settings_choices_are_the_registries():
@@ -182,10 +191,11 @@ def test_settings_choices_are_the_registries():
         assert fields[name].metadata["choices"] == names, name
 
 
-def test_import_and_help_do_not_load_torch():
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["apply", "--help"]])
+def test_import_and_help_do_not_load_torch(argv):
     code = (
         "import sys, painterly, painterly.cli\n"
-        "try:\n    painterly.cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        f"try:\n    painterly.cli.main({argv!r})\nexcept SystemExit:\n    pass\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

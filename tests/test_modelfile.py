@@ -57,6 +57,7 @@ def _header(path, metadata):
         (lambda p, good: _header(p, None), "not a painterly model"),
         (lambda p, good: _header(p, {"painterly": "{"}), "not valid JSON"),
         (lambda p, good: _header(p, {"painterly": '{"format": 9}'}), "unknown model format 9"),
+        (lambda p, good: _header(p, {"painterly": "[1]"}), "not a JSON object"),
         (lambda p, good: _header(p, {"painterly": '{"format": 1}'}), "does not describe"),
         (
             lambda p, good: _header(

@@ -34,6 +34,8 @@ def test_descriptions_round_trip_and_bad_ones_are_refused():
         NetSpec.from_dict({"outer": 16, "depth": 3})
     with pytest.raises(InputError, match="inner=0"):
         NetSpec.from_dict({**spec.to_dict(), "inner": 0})
+    with pytest.raises(InputError, match="inner=4096"):  # a file cannot ask for GBs
+        NetSpec.from_dict({**spec.to_dict(), "inner": 4096})
     with pytest.raises(InputError, match="architecture 'xl'"):
         build("xl")
 

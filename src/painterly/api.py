@@ -86,17 +86,20 @@ def prepare(
     autocast = runtime.resolve_precision(s.precision, device)
     content_img, style_imgs, init_img = _load_images(inputs, s, device)
     masks = _load_masks(inputs, s)
+    plain = [
+        _stage(content_img, style_imgs, masks, s, side, steps, device)
+        for side, steps in zip(s.scales, s.steps_per_scale, strict=True)
+    ]  # every cheap check passed: now the weights
     if extractor is None:
         w = weights.load(inputs.weights_file or s.weights)
         extractor = VGGFeatures(w, s.content_layers + s.style_layers, pooling=s.pooling)
     _check_extractor(extractor, s)
     extractor = extractor.to(device)
     features = feature_pass(extractor, autocast)
-    stages = []
-    for side, steps in zip(s.scales, s.steps_per_scale, strict=True):
-        stage = _stage(content_img, style_imgs, masks, s, side, steps, device)
-        targets = style_targets(features, stage.styles, s, stage.regions)
-        stages.append(dataclasses.replace(stage, targets=targets))
+    stages = [
+        dataclasses.replace(stage, targets=style_targets(features, stage.styles, s, stage.regions))
+        for stage in plain
+    ]
     first = stages[0]
     if init_img is not None:
         init_img = guides.colour_mode(s.preserve_color).start(resize(init_img, first.size))

@@ -14,34 +14,34 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import signal
 import sys
-import threading
-import typing
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from painterly.arch import LAYER_TABLE, downsampling
+from painterly.console import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    PROG,
+    Parser,
+    StopAfterStep,
+    add_setting_flags,
+    parse_style,
+    progress_bar,
+    say,
+    show_progress,
+    split_list,
+)
 from painterly.errors import InputError, InputNotice, NumericsError
 from painterly.inputs import Inputs, check_weights_file
 from painterly.settings import DEFAULT_CHECKPOINT_EVERY, WEIGHT_SOURCES, Settings
 from painterly.version import __version__
 
-PROG = "painterly"
 COMMANDS = ("layers", "info", "resume", "serve", "train", "apply", "export", "models")
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-class UsageError(InputError):
-    """A command-line problem found by argparse."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, no usage dump
-        raise UsageError(message)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,29 +87,7 @@ def _main(argv: list[str]) -> int:
         return EXIT_FAILED
 
 
-def say(message: str) -> None:
-    print(f"{PROG}: {message}", file=sys.stderr)
-
-
 # --- the parser, generated from Settings ----------------------------------------------------
-
-
-def _split(cast: Any) -> Any:
-    def parse(text: str) -> tuple[Any, ...]:
-        return tuple(cast(part.strip()) for part in text.split(",") if part.strip())
-
-    parse.__name__ = f"comma-separated {cast.__name__}"
-    return parse
-
-
-def _flag_type(hint: Any) -> Any:
-    """argparse type for a Settings annotation: int, float, str, or comma lists of them."""
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if typing.get_origin(hint) is tuple:
-        return _split(typing.get_args(hint)[0])
-    if args:  # Optional[...] / X | None
-        return _flag_type(args[0])
-    return hint
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--style-mask",
-        type=_split(str),
+        type=split_list(str),
         metavar="P,P,...",
         help="comma-separated mask images, one per style: where each style goes",
     )
@@ -160,52 +138,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return parser
-
-
-def add_setting_flags(parser: argparse.ArgumentParser, names: list[str]) -> None:
-    """A ``--flag`` for each named Settings field: type, choices, help, default and bounds
-    from the field; a flag not given leaves the attribute unset (argparse.SUPPRESS)."""
-    hints = typing.get_type_hints(Settings)
-    fields = {f.name: f for f in dataclasses.fields(Settings)}
-    for name in names:
-        f = fields[name]
-        kwargs: dict[str, Any] = {"type": _flag_type(hints[f.name]), "help": _flag_help(f)}
-        if "choices" in f.metadata and f.metadata.get("input") is None and hints[f.name] is str:
-            kwargs["choices"] = f.metadata["choices"]  # layer lists: checked by Settings
-        parser.add_argument(f"--{f.name.replace('_', '-')}", default=argparse.SUPPRESS, **kwargs)
-
-
-def _flag_help(f: dataclasses.Field[Any]) -> str:
-    """The field's help with its default and its bounds, from the field's metadata; a help
-    text that already says what its default means is not told it again."""
-    default = f.default
-    rules = f.metadata
-    notes = []
-    if "(default:" not in rules["help"]:
-        notes.append(
-            f"default: {','.join(map(str, default)) if isinstance(default, tuple) else default}"
-        )
-    if rules.get("positive"):
-        notes.append("> 0")
-    if rules.get("min") is not None:
-        notes.append(f">= {rules['min']}")
-    if rules.get("max") is not None and rules["max"] < 1e6:
-        notes.append(f"<= {rules['max']}")
-    return f"{rules['help']} ({'; '.join(notes)})" if notes else rules["help"]
-
-
-def parse_style(text: str) -> tuple[str, float]:
-    """``PATH`` or ``PATH:WEIGHT`` (a path that exists as written wins over the split)."""
-    path, sep, weight = text.rpartition(":")
-    if not sep or os.path.exists(text):
-        return text, 1.0
-    try:
-        value = float(weight)
-    except ValueError:
-        return text, 1.0
-    if not value > 0 or value == float("inf"):
-        raise InputError(f"style {text!r}: blend weight must be a positive number")
-    return path, value
 
 
 # --- commands ------------------------------------------------------------------------------
@@ -287,30 +219,6 @@ def _cmd_resume(argv: list[str]) -> int:
     return _drive(job, plan, args.quiet, ck.state, ck.checksums)
 
 
-class StopAfterStep:
-    """Ctrl-C during a run asks it to stop after the step under way, so the image and the
-    checkpoint written then are consistent; a second Ctrl-C stops at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
-
-    def __enter__(self) -> StopAfterStep:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        say("stopping after this step (Ctrl-C again to stop at once)")
-
-
 def _drive(job: Any, plan: Any, quiet: bool, resume: Any = None, sums: Any = None) -> int:
     """Run a prepared job through the driver, with a progress bar and Ctrl-C handling."""
     from painterly.driver import Driver
@@ -341,12 +249,6 @@ def _drive(job: Any, plan: Any, quiet: bool, resume: Any = None, sums: Any = Non
     return EXIT_OK
 
 
-def show_progress(bar: Any, progress: Any) -> None:
-    if bar is not None:
-        bar.set_postfix_str(_format_losses(progress.losses), refresh=False)
-        bar.update(1)
-
-
 def _say_interrupted(driver: Any) -> None:
     checkpoint = driver.plan.checkpoint
     hint = ""
@@ -367,27 +269,6 @@ def _check_checkpoint_path(path: Path, others: list[str]) -> Path:
         if Path(other).resolve() == path.resolve():
             raise InputError(f"--checkpoint {path}: would overwrite {other}")
     return path
-
-
-def progress_bar(total: int, quiet: bool, initial: int = 0) -> Any:
-    if quiet or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    # mininterval=0: a step is at least tens of milliseconds, so every step may redraw.
-    return tqdm(
-        total=total,
-        initial=initial,
-        unit="step",
-        file=sys.stderr,
-        dynamic_ncols=True,
-        leave=False,
-        mininterval=0,
-    )
-
-
-def _format_losses(losses: dict[str, float]) -> str:
-    return " ".join(f"{k} {v:.3g}" for k, v in losses.items())
 
 
 def _check_not_an_input(output: Path, inputs: list[str]) -> None:

@@ -8,12 +8,11 @@ painterly models
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 from pathlib import Path
 from typing import Any
 
-from painterly.cli import (
+from painterly.console import (
     EXIT_OK,
     PROG,
     Parser,
@@ -26,7 +25,7 @@ from painterly.cli import (
 )
 from painterly.errors import InputError
 from painterly.inputs import Inputs
-from painterly.settings import DEVICES, Settings
+from painterly.settings import DEVICES, WEIGHT_SOURCES, Settings, TrainOptions
 
 # The loss settings a training run takes (the rest are the optimisation engine's).
 TRAIN_SETTINGS = [
@@ -49,8 +48,6 @@ DEFAULT_TRAIN_CHECKPOINT_EVERY = 100
 
 
 def build_train_parser() -> argparse.ArgumentParser:
-    from painterly.train import TrainOptions  # torch: only once a command runs
-
     d = TrainOptions()
     p = Parser(prog=f"{PROG} train", description="Train a fast network for a painting.")
     p.add_argument("styles", nargs="+", metavar="STYLE", help="painting(s); PATH:WEIGHT blends")
@@ -90,7 +87,6 @@ def build_train_parser() -> argparse.ArgumentParser:
 def cmd_train(argv: list[str]) -> int:
     args = build_train_parser().parse_args(argv)
     from painterly import fast
-    from painterly.train import TrainOptions
 
     output = _model_path(args.output)
     ck = output.with_name(output.name + ".ckpt")
@@ -101,16 +97,21 @@ def cmd_train(argv: list[str]) -> int:
         if not ck.is_file():
             raise InputError(f"--resume: no checkpoint {ck}")
         _, training = fast.training_from_checkpoint(ck)
+        if not args.quiet:  # the checkpoint's own settings and photos, not this command's
+            say(f"resuming the training of {output} at step {training.trainer.step}")
     else:
         if ck.exists():
             raise InputError(f"{ck} exists: add --resume to continue that run, or remove it")
-        names = {f.name for f in dataclasses.fields(Settings)}
-        settings = Settings().replace(**{k: v for k, v in vars(args).items() if k in names})
+        given = {k: v for k, v in vars(args).items() if k in TRAIN_SETTINGS}
+        weights_file = None
+        if given.get("weights") is not None and given["weights"] not in WEIGHT_SOURCES:
+            weights_file = given.pop("weights")  # a file: an input, not a setting
+        settings = Settings().replace(**given)
         options = TrainOptions(
             args.arch, args.steps, args.size, args.batch, args.lr, args.photo_side
         )
         styles = tuple(parse_style(s) for s in args.styles)
-        inputs = Inputs.of(args.photos, styles)
+        inputs = Inputs.of(args.photos, styles, weights_file=weights_file)
         command = [PROG, "train", *argv]
         training = fast.prepare_training(inputs, settings, options, command=command)
     return drive_training(training, output, ck, args)
@@ -207,7 +208,10 @@ def _apply_targets(inputs: list[str], output: str) -> list[tuple[str, Path]]:
 
     out = Path(output)
     if len(inputs) == 1 and not out.is_dir():
-        return [(inputs[0], io.check_output_path(out))]
+        target = io.check_output_path(out)
+        if Path(inputs[0]).resolve() == target.resolve():
+            raise InputError(f"{target}: the output would overwrite the input {inputs[0]}")
+        return [(inputs[0], target)]
     if out.exists() and not out.is_dir():
         raise InputError(f"-o {out}: several inputs need a folder")
     out.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,13 @@ class Plan:
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
     metadata: dict[str, Any] | None = None
 
+    def __post_init__(self) -> None:
+        if self.save_every < 0 or self.checkpoint_every < 1:
+            raise InputError(
+                f"save_every={self.save_every} must be >= 0 and "
+                f"checkpoint_every={self.checkpoint_every} >= 1"
+            )
+
     def step_path(self, step: int) -> Path:
         return self.output.with_name(f"{self.output.stem}_step{step:05d}{self.output.suffix}")
 

@@ -21,8 +21,8 @@ from painterly.features import VGGFeatures
 from painterly.image import resize_long_side, with_content_colour
 from painterly.inputs import Inputs
 from painterly.modelfile import Model
-from painterly.settings import Settings
-from painterly.train import Trainer, TrainOptions
+from painterly.settings import Settings, TrainOptions
+from painterly.train import Trainer
 from painterly.version import __version__
 
 CHECKPOINT_FORMAT = 1
@@ -73,7 +73,8 @@ def prepare_training(
     style_images = [(io.load_image(src, settings.max_input_pixels), w) for src, w in styles.styles]
     loaded = load_photos(photos, settings.max_input_pixels)
     source = weights.load(styles.weights_file or settings.weights)
-    extractor = VGGFeatures(source, settings.content_layers + settings.style_layers).to(device)
+    layers = settings.content_layers + settings.style_layers
+    extractor = VGGFeatures(source, layers, pooling=settings.pooling).to(device)
     trainer = Trainer(
         extractor,
         [image for _, image in loaded],

@@ -98,7 +98,9 @@ def read_record(path: str | os.PathLike) -> dict[str, Any]:
         record = json.loads(metadata[METADATA_KEY])
     except ValueError:
         raise InputError(f"{source}: its painterly record is not valid JSON") from None
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
+    if not isinstance(record, dict):
+        raise InputError(f"{source}: its painterly record is not a JSON object")
+    if record.get("format") != FORMAT:
         raise InputError(f"{source}: unknown model format {record.get('format')!r}")
     if not isinstance(record.get("net"), dict):
         raise InputError(f"{source}: the record does not describe its network")

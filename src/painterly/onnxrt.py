@@ -110,9 +110,11 @@ def load(path: str | os.PathLike) -> Model:
         raise InputError(f"{source}: an ONNX file, but not a painterly model")
     try:
         record = json.loads(meta[METADATA_KEY])
-        net = OnnxNet(data)
     except ValueError:
         raise InputError(f"{source}: its painterly record is not valid JSON") from None
+    _require("onnxruntime")
+    try:
+        net = OnnxNet(data)
     except Exception as exc:
         raise InputError(f"{source}: ONNX Runtime cannot run it ({type(exc).__name__})") from None
     return Model(net, record, str(source))  # type: ignore[arg-type]

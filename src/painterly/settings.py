@@ -32,6 +32,7 @@ DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 COLOR_MODES: tuple[str, ...] = ("none", "luminance", "histogram")
 STYLE_STATS: tuple[str, ...] = ("gram", "meancov")
+ARCHITECTURE_NAMES: tuple[str, ...] = ("rt", "hq")  # transform.ARCHITECTURES
 WEIGHT_FILE_SUFFIXES: tuple[str, ...] = (".pth", ".pt", ".safetensors")
 
 DEFAULT_MAX_INPUT_MEGAPIXELS = 100.0
@@ -344,6 +345,39 @@ def _check_numbers(s: Settings, name: str, count: int, per: str) -> None:
             raise InputError(f"{name}: {v!r} is not {what}")
 
 
+@dataclass(frozen=True)
+class TrainOptions:
+    """How to train; the loss itself is a :class:`Settings` (weights, layers, statistic).
+
+    ``crop``: side of the square crops the network learns on; ``photo_side``: the long side
+    the photos (and, times ``style_scale``, the style) are resized to first, so brush
+    strokes have the size they would have on a ``photo_side`` picture.
+    """
+
+    architecture: str = "rt"
+    steps: int = 2500
+    crop: int = 128
+    batch: int = 4
+    lr: float = 2e-3
+    photo_side: int = 512
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURE_NAMES:
+            names = ", ".join(ARCHITECTURE_NAMES)
+            raise InputError(f"architecture={self.architecture!r}: expected one of {names}")
+        for name, low in (("steps", 1), ("crop", 32), ("batch", 1), ("photo_side", 32)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise InputError(f"{name}={value!r}: expected a whole number of at least {low}")
+        if self.crop > self.photo_side:
+            raise InputError(f"crop={self.crop} is larger than photo_side={self.photo_side}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise InputError(f"lr={self.lr!r}: expected a positive number")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
 _HINTS = typing.get_type_hints(Settings)
 
-__all__ = ["LAYERS", "InputError", "InputNotice", "Settings"]
+__all__ = ["LAYERS", "InputError", "InputNotice", "Settings", "TrainOptions"]

@@ -10,7 +10,7 @@ import copy
 import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -19,44 +19,11 @@ from painterly.errors import InputError, NumericsError
 from painterly.features import VGGFeatures
 from painterly.image import fit_size, resize, resize_long_side
 from painterly.objective import Objective, feature_pass, style_targets
-from painterly.settings import Settings
-from painterly.transform import ARCHITECTURES, TransformNet, build
+from painterly.settings import Settings, TrainOptions
+from painterly.transform import TransformNet, build
 
 WARMUP = 0.05  # share of the steps over which the learning rate rises from 0
 FINAL_LR = 0.1  # the cosine decay ends at this fraction of the peak learning rate
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """How to train; the loss itself is a :class:`Settings` (weights, layers, statistic).
-
-    ``crop``: side of the square crops the network learns on; ``photo_side``: the long side
-    the photos (and, times ``style_scale``, the style) are resized to first, so brush
-    strokes have the size they would have on a ``photo_side`` picture.
-    """
-
-    architecture: str = "rt"
-    steps: int = 2500
-    crop: int = 128
-    batch: int = 4
-    lr: float = 2e-3
-    photo_side: int = 512
-
-    def __post_init__(self) -> None:
-        if self.architecture not in ARCHITECTURES:
-            names = ", ".join(ARCHITECTURES)
-            raise InputError(f"architecture={self.architecture!r}: expected one of {names}")
-        for name, low in (("steps", 1), ("crop", 32), ("batch", 1), ("photo_side", 32)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise InputError(f"{name}={value!r}: expected a whole number of at least {low}")
-        if self.crop > self.photo_side:
-            raise InputError(f"crop={self.crop} is larger than photo_side={self.photo_side}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise InputError(f"lr={self.lr!r}: expected a positive number")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def learning_rate(peak: float, step: int, total: int) -> float:
@@ -116,8 +83,9 @@ class Trainer:
         scaled = [(resize_long_side(img, style_side).to(device), w) for img, w in styles]
         targets = style_targets(feature_pass(extractor, autocast), scaled, settings)
         self.objective = Objective(extractor, targets, settings, autocast)
-        torch.manual_seed(seed)  # the network's initial weights
-        self.net: TransformNet = build(options.architecture).to(device).train()
+        with torch.random.fork_rng(devices=[]):  # the initial weights, from the seed alone
+            torch.manual_seed(seed)
+            self.net: TransformNet = build(options.architecture).to(device).train()
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=options.lr)
         self.generator = torch.Generator().manual_seed(seed)
         self.step = 0

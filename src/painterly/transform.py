@@ -24,6 +24,7 @@ from painterly.errors import InputError
 
 STRIDE = 4  # the network's total downsampling
 MIN_SIDE = 2 * STRIDE  # the 1/4-size maps must be at least 2 px for reflection padding
+MAX_CHANNELS, MAX_BLOCKS = 256, 16  # a model file cannot ask for more (at most ~20 M weights)
 SKIP_EPS = 1e-3  # pure black and white pass the skip as finite logits
 
 
@@ -49,10 +50,16 @@ class NetSpec:
             spec = cls(**values)
         except TypeError as exc:
             raise InputError(f"unknown network description {values!r}") from exc
-        for name in ("outer", "inner", "blocks"):
+        for name, high in (
+            ("outer", MAX_CHANNELS),
+            ("inner", MAX_CHANNELS),
+            ("blocks", MAX_BLOCKS),
+        ):
             value = getattr(spec, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1024:
-                raise InputError(f"network {name}={value!r}: expected a whole number 1..1024")
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+                raise InputError(f"network {name}={value!r}: expected a whole number 1..{high}")
+        if not isinstance(spec.separable, bool) or not isinstance(spec.skip, bool):
+            raise InputError(f"network {values!r}: separable and skip are true or false")
         return spec
 
 

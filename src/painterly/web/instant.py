@@ -25,6 +25,9 @@ from painterly.modelfile import Model
 
 MAX_INSTANT_SIDE = 1024
 DEFAULT_INSTANT_SIDE = 512
+MAX_INSTANT_PIXELS = 40_000_000  # larger photos are refused before they are decoded
+AT_ONCE = 2  # instant requests stylising at the same time; the others wait their turn
+COLOURS = ("none", "luminance")
 
 
 class Models:
@@ -33,6 +36,7 @@ class Models:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loaded: dict[str, Model] = {}
+        self.turns = threading.BoundedSemaphore(AT_ONCE)
 
     def listing(self) -> list[dict[str, Any]]:
         out = []
@@ -49,11 +53,13 @@ class Models:
         return out
 
     def get(self, name: str) -> Model:
-        if name not in {p.stem for p in modelfile.bundled()}:
+        """A bundled model by name: only the files in the package's models folder."""
+        paths = {p.stem: p for p in modelfile.bundled()}
+        if name not in paths:
             raise HTTPException(404, f"no bundled model {name!r}")
         with self._lock:
             if name not in self._loaded:
-                self._loaded[name] = fast.load_model(name, "auto", "auto")
+                self._loaded[name] = fast.load_model(paths[name], "auto", "auto")
             return self._loaded[name]
 
 
@@ -76,9 +82,11 @@ def add_instant(app: FastAPI, read_form: Any) -> None:
             name = str(form.get("model") or "")
             side = _side(form.get("size"))
             colour = str(form.get("preserve_color") or "none")
+            if colour not in COLOURS:
+                raise HTTPException(422, f"preserve_color={colour!r}: expected none or luminance")
             data = await content.read()
         model = await run_in_threadpool(models.get, name)
-        png = await run_in_threadpool(_stylise, model, data, side, colour)
+        png = await run_in_threadpool(_stylise, models, model, data, side, colour)
         headers = {"Cache-Control": "no-store"}
         return Response(png, media_type="image/png", headers=headers)
 
@@ -100,19 +108,17 @@ def _side(raw: Any) -> int:
     return side
 
 
-def _stylise(model: Model, data: bytes, side: int, colour: str) -> bytes:
-    with tempfile.TemporaryDirectory(prefix="painterly-instant-") as folder:
+def _stylise(models: Models, model: Model, data: bytes, side: int, colour: str) -> bytes:
+    with models.turns, tempfile.TemporaryDirectory(prefix="painterly-instant-") as folder:
         path = Path(folder) / "content"
         path.write_bytes(data)
         try:
-            image = io.load_image(path)
+            image = io.load_image(path, MAX_INSTANT_PIXELS)
         except InputError as exc:
             raise HTTPException(415, f"content: {_plain(exc)}") from None
-    if max(image.shape[-2:]) > side:
-        image = fast.fit(image, side)
-    result = fast.apply(model, image, colour)
-    if colour not in ("none", "luminance"):
-        raise HTTPException(422, f"preserve_color={colour!r}: expected none or luminance")
+        if max(image.shape[-2:]) > side:
+            image = fast.fit(image, side)
+        result = fast.apply(model, image, colour)
     buffer = _io.BytesIO()
     io.to_pil(result).save(buffer, format="PNG")
     return buffer.getvalue()

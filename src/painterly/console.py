@@ -1,0 +1,148 @@
+"""What every painterly command shares: the one-line argument parser, messages on stderr, the
+progress bar, Ctrl-C that stops after the step under way, and flags built from Settings.
+With cli.py and cli_fast.py, the only place that prints or exits; imports no torch."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import signal
+import sys
+import threading
+import typing
+from typing import Any, NoReturn
+
+from painterly.errors import InputError
+from painterly.settings import Settings
+
+PROG = "painterly"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(InputError):
+    """A command-line problem found by argparse."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, no usage dump
+        raise UsageError(message)
+
+
+def say(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr)
+
+
+def split_list(cast: Any) -> Any:
+    def parse(text: str) -> tuple[Any, ...]:
+        return tuple(cast(part.strip()) for part in text.split(",") if part.strip())
+
+    parse.__name__ = f"comma-separated {cast.__name__}"
+    return parse
+
+
+def _flag_type(hint: Any) -> Any:
+    """argparse type for a Settings annotation: int, float, str, or comma lists of them."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) is tuple:
+        return split_list(typing.get_args(hint)[0])
+    if args:  # Optional[...] / X | None
+        return _flag_type(args[0])
+    return hint
+
+
+def add_setting_flags(parser: argparse.ArgumentParser, names: list[str]) -> None:
+    """A ``--flag`` for each named Settings field: type, choices, help, default and bounds
+    from the field; a flag not given leaves the attribute unset (argparse.SUPPRESS)."""
+    hints = typing.get_type_hints(Settings)
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    for name in names:
+        f = fields[name]
+        kwargs: dict[str, Any] = {"type": _flag_type(hints[f.name]), "help": _flag_help(f)}
+        if "choices" in f.metadata and f.metadata.get("input") is None and hints[f.name] is str:
+            kwargs["choices"] = f.metadata["choices"]  # layer lists: checked by Settings
+        parser.add_argument(f"--{f.name.replace('_', '-')}", default=argparse.SUPPRESS, **kwargs)
+
+
+def _flag_help(f: dataclasses.Field[Any]) -> str:
+    """The field's help with its default and its bounds, from the field's metadata; a help
+    text that already says what its default means is not told it again."""
+    default = f.default
+    rules = f.metadata
+    notes = []
+    if "(default:" not in rules["help"]:
+        notes.append(
+            f"default: {','.join(map(str, default)) if isinstance(default, tuple) else default}"
+        )
+    if rules.get("positive"):
+        notes.append("> 0")
+    if rules.get("min") is not None:
+        notes.append(f">= {rules['min']}")
+    if rules.get("max") is not None and rules["max"] < 1e6:
+        notes.append(f"<= {rules['max']}")
+    return f"{rules['help']} ({'; '.join(notes)})" if notes else rules["help"]
+
+
+def parse_style(text: str) -> tuple[str, float]:
+    """``PATH`` or ``PATH:WEIGHT`` (a path that exists as written wins over the split)."""
+    path, sep, weight = text.rpartition(":")
+    if not sep or os.path.exists(text):
+        return text, 1.0
+    try:
+        value = float(weight)
+    except ValueError:
+        return text, 1.0
+    if not value > 0 or value == float("inf"):
+        raise InputError(f"style {text!r}: blend weight must be a positive number")
+    return path, value
+
+
+class StopAfterStep:
+    """Ctrl-C during a run asks it to stop after the step under way, so the image and the
+    checkpoint written then are consistent; a second Ctrl-C stops at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> StopAfterStep:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        say("stopping after this step (Ctrl-C again to stop at once)")
+
+
+def show_progress(bar: Any, progress: Any) -> None:
+    if bar is not None:
+        bar.set_postfix_str(_format_losses(progress.losses), refresh=False)
+        bar.update(1)
+
+
+def progress_bar(total: int, quiet: bool, initial: int = 0) -> Any:
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    # mininterval=0: a step is at least tens of milliseconds, so every step may redraw.
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit="step",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        leave=False,
+        mininterval=0,
+    )
+
+
+def _format_losses(losses: dict[str, float]) -> str:
+    return " ".join(f"{k} {v:.3g}" for k, v in losses.items())
