@@ -92,8 +92,13 @@ def read_record(path: str | os.PathLike) -> dict[str, Any]:
             metadata = fh.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
         raise InputError(f"{source}: not a model file ({_reason(exc)})") from None
+    return parse_record(metadata, source, "a safetensors file")
+
+
+def parse_record(metadata: dict[str, str], source: Path, kind: str) -> dict[str, Any]:
+    """The checked JSON record in a model file's metadata (``kind`` names the container)."""
     if METADATA_KEY not in metadata:
-        raise InputError(f"{source}: a safetensors file, but not a painterly model")
+        raise InputError(f"{source}: {kind}, but not a painterly model")
     try:
         record = json.loads(metadata[METADATA_KEY])
     except ValueError:

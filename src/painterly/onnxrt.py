@@ -21,7 +21,7 @@ import torch
 
 from painterly.errors import InputError
 from painterly.io import write_atomic
-from painterly.modelfile import METADATA_KEY, Model
+from painterly.modelfile import METADATA_KEY, Model, parse_record
 from painterly.transform import TransformNet, padding
 
 OPSET = 17
@@ -106,12 +106,7 @@ def load(path: str | os.PathLike) -> Model:
     except Exception:
         raise InputError(f"{source}: not an ONNX file") from None
     meta = {p.key: p.value for p in graph.metadata_props}
-    if METADATA_KEY not in meta:
-        raise InputError(f"{source}: an ONNX file, but not a painterly model")
-    try:
-        record = json.loads(meta[METADATA_KEY])
-    except ValueError:
-        raise InputError(f"{source}: its painterly record is not valid JSON") from None
+    record = parse_record(meta, source, "an ONNX file")
     _require("onnxruntime")
     try:
         net = OnnxNet(data)
