@@ -62,13 +62,14 @@ def test_an_interrupted_training_resumes_to_the_same_weights(
     ck = tmp_path / "m.safetensors.ckpt"
     with monkeypatch.context() as mp:
         _stop_during_step_3(mp)
-        assert _train(images, photos, out, "--checkpoint-every", "2") == 130
+        assert _train(images, photos, out, "--checkpoint-every", "2", "--preview-every", "3") == 130
     assert ck.exists() and not out.exists()
     assert _train(images, photos, out) == 2  # an earlier run's checkpoint is not overwritten
     assert "--resume" in capsys.readouterr().err
     assert cli.main(["resume", str(ck)]) == 0  # or: painterly train ... --resume
     assert "at step 2" in capsys.readouterr().err  # from the checkpoint, not from the start
     assert not ck.exists()
+    assert (tmp_path / "m_step00003.png").exists()  # the run's own preview interval, kept
     a, b = modelfile.load(reference), modelfile.load(out)
     for key, value in a.net.state_dict().items():
         assert torch.equal(value, b.net.state_dict()[key]), key

@@ -114,6 +114,10 @@ def cmd_train(argv: list[str]) -> int:
         inputs = Inputs.of(args.photos, styles, weights_file=weights_file)
         command = [PROG, "train", *argv]
         training = fast.prepare_training(inputs, settings, options, command=command)
+        training.config["cli"] = {
+            "preview_every": args.preview_every,
+            "checkpoint_every": args.checkpoint_every,
+        }
     return drive_training(training, output, ck, args)
 
 
@@ -163,8 +167,11 @@ def resume_training(ck: Path, quiet: bool) -> int:
     output, training = fast.training_from_checkpoint(ck)
     if not quiet:
         say(f"resuming the training of {output} at step {training.trainer.step}")
+    kept = training.config.get("cli", {})  # the intervals the run was started with
     args = argparse.Namespace(
-        quiet=quiet, preview_every=0, checkpoint_every=DEFAULT_TRAIN_CHECKPOINT_EVERY
+        quiet=quiet,
+        preview_every=kept.get("preview_every", DEFAULT_PREVIEW_EVERY),
+        checkpoint_every=kept.get("checkpoint_every", DEFAULT_TRAIN_CHECKPOINT_EVERY),
     )
     return drive_training(training, Path(output), ck, args)
 

@@ -156,6 +156,8 @@ def training_from_checkpoint(path: str | os.PathLike) -> tuple[str, Training]:
         command=config["command"],
         state=state,
     )
+    for key, value in config.items():  # what the front end kept there (e.g. its intervals)
+        training.config.setdefault(key, value)
     return output, training
 
 
