@@ -1,6 +1,8 @@
 """Quality against the canonical results: for each pair with a reference output in
 ../shared/images/reference-outputs, score painterly's defaults (and optionally pastiche after
-500 L-BFGS steps) and the reference under the fixed evaluation of bench/evaluate.py.
+500 L-BFGS steps) and the reference under the fixed evaluation of bench/evaluate.py: content
+distance, the Gram style distance the objective minimises, and the independent style distance
+of a network painterly never optimises (Magenta's style predictor).
 
     .venv/bin/python bench/quality.py [--size 512] [--with-pastiche] [--write docs/quality.md]
 
@@ -87,16 +89,24 @@ def main() -> int:
         print(row, flush=True)
 
     methods = ["painterly", *(["pastiche"] if args.with_pastiche else []), "reference"]
-    head = "| pair | " + " | ".join(f"{m} content | {m} style" for m in methods) + " |"
+    head = "| pair | " + " | ".join(f"{m} content / Gram / independent" for m in methods)
     lines = [
         f"\n## {datetime.date.today()}: {args.size} px, painterly defaults, seed 0\n",
         f"Command: `python bench/quality.py {' '.join(sys.argv[1:])}`. Lower is closer.\n",
-        head,
-        "|" + " --- |" * (1 + 2 * len(methods)),
+        head + " | painterly / reference: content, independent |",
+        "|" + " --- |" * (2 + len(methods)),
     ]
     for row in rows:
-        cells = [f"{row[m]['content']:.3f} | {row[m]['style']:.4f}" for m in methods]
-        lines.append(f"| {row['pair']} | " + " | ".join(cells) + " |")
+        cells = [
+            f"{row[m]['content']:.3f} / {row[m]['style']:.4f} / {row[m]['independent']:.2f}"
+            for m in methods
+        ]
+        ours, ref = row["painterly"], row["reference"]
+        ratios = (
+            f"{ours['content'] / ref['content']:.2f}, "
+            f"{ours['independent'] / ref['independent']:.2f}"
+        )
+        lines.append(f"| {row['pair']} | " + " | ".join(cells) + f" | {ratios} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:
