@@ -178,3 +178,16 @@ def test_a_checkpoint_of_format_1_resumes(images, tmp_path):
     assert old.inputs == Inputs.from_record(inputs) and old.settings.init == "content"
     assert "mask" not in old.settings.to_dict()
     assert cli.main(["resume", str(ck), "-q"]) == 0
+
+
+def test_a_checkpoint_keeps_the_loss_history_for_resume_plot(images, tmp_path, capsys):
+    ck, out, plot = tmp_path / "run.ckpt", tmp_path / "o.png", tmp_path / "curves.png"
+    argv = [str(images["tubingen"]), str(images["starry_night"]), "-o", str(out), "-q"]
+    argv += ["--size", "40", "--steps", "4", "--checkpoint", str(ck), "--checkpoint-every", "2"]
+    _stop_at_step_3(argv)
+    history = checkpoint.load(ck).history
+    assert history["steps"] == [1, 2] and set(history["losses"]) >= {"content", "style", "total"}
+    assert cli.main(["resume", str(ck), "--plot", str(out)]) == 2  # not over the output
+    assert "--plot" in capsys.readouterr().err
+    assert cli.main(["resume", str(ck), "-q", "--plot", str(plot)]) == 0
+    assert Image.open(plot).format == "PNG" and not ck.exists()

@@ -1,5 +1,6 @@
 """The command line, called in-process through main(argv)."""
 
+import re
 import sys
 
 import pytest
@@ -91,8 +92,40 @@ def test_help_states_each_bound_from_the_settings_metadata(capsys):
         cli.main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "(default: 512; >= 32)" in text and "(default: 0.0; >= 0.0; <= 0.999)" in text
-    assert "(default: per optimiser) (> 0)" in text  # --lr: its default is said once
-    assert "(default: equal) (>= 0.0)" in text and "(default: None)" not in text
+    assert "(default: per optimiser; > 0)" in text  # --lr: its default is said once, in words
+    assert "(default: equal; >= 0.0)" in text and "(default: None)" not in text
+
+
+def _help_entries(argv, capsys, monkeypatch):
+    """Each option of a command's --help: (invocation, its help text on one line)."""
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit) as exc:
+        cli.main([*argv, "--help"])
+    assert exc.value.code == 0
+    entries = []
+    for line in capsys.readouterr().out.split("\noptions:\n", 1)[1].splitlines():
+        if re.match(r"^  \S", line):
+            invocation, _, text = line.strip().partition("  ")
+            entries.append([invocation, text.strip()])
+        elif line.startswith("    ") and entries:
+            entries[-1][1] = f"{entries[-1][1]} {line.strip()}".strip()
+    return entries
+
+
+@pytest.mark.parametrize("command", ["", *cli.COMMANDS])
+def test_no_help_says_a_default_twice_or_lists_its_choices_twice(command, capsys, monkeypatch):
+    if command == "serve":
+        pytest.importorskip("fastapi", reason="serve needs painterly[web]")
+    entries = _help_entries([command] if command else [], capsys, monkeypatch)
+    assert entries, "no options found"
+    for invocation, text in entries:
+        assert not re.search(r"\)\s*\(", text), f"{invocation}: doubled parentheses: {text}"
+        assert text.count("default") <= 1, f"{invocation}: default said twice: {text}"
+        braces = re.search(r"\{([^}]*)\}", invocation)
+        if braces:  # argparse shows the choices: the help need not list them all again
+            words = re.sub(r"\(default: [^)]*\)", "", text)
+            named = [c for c in braces[1].split(",") if re.search(rf"\b{re.escape(c)}\b", words)]
+            assert len(named) < len(braces[1].split(",")), f"{invocation}: choices twice: {text}"
 
 
 def test_parse_style():
@@ -133,6 +166,13 @@ BAD = {
     "init file missing": (["{content}", "{style}", "--init", "{missing}"], "no such file"),
     "bad blend weight": (["{content}", "{style}:0"], "blend weight"),
     "negative save-every": (["{content}", "{style}", "--save-every", "-1"], "save-every"),
+    "plot is the output": (
+        ["{content}", "{style}", "-o", "{tmp}/out.png", "--plot", "{tmp}/out.png"],
+        "--plot",
+    ),
+    "plot is an input": (["{content}", "{style}", "--plot", "{content}"], "would overwrite"),
+    "plot not a png": (["{content}", "{style}", "--plot", "{tmp}/curves.svg"], "PNG"),
+    "plot folder missing": (["{content}", "{style}", "--plot", "{tmp}/no/c.png"], "does not exist"),
     "unknown option": (["{content}", "{style}", "--colour", "red"], "unrecognized"),
     "no style": (["{content}"], "required"),
     "too thin": (["{thin}", "{style}", "--size", "64"], "too thin"),
@@ -263,3 +303,51 @@ def test_progress_bar_on_a_terminal(images, tmp_path, capsys, monkeypatch):
     code, _, err = _run(argv, capsys)
     assert code == 0
     assert "/3 [" in err and "step/s" in err and "style" in err  # tqdm: count, rate, losses
+
+
+# --- --plot: the loss curves --------------------------------------------------------------
+
+
+def test_plot_writes_the_loss_curves_after_the_result(images, tmp_path, capsys):
+    from painterly import curves
+
+    out, plot = tmp_path / "out.png", tmp_path / "curves.png"
+    argv = [images["tubingen"], images["starry_night"], "-o", out, "--plot", plot]
+    code, _, err = _run([*argv, "--size", "48", "--steps", "3", "--seed", "0"], capsys)
+    assert code == 0, err
+    assert f"wrote {plot} (the loss curves)" in err
+    with Image.open(plot) as im:
+        assert im.format == "PNG"
+        assert im.size == (curves.FIGSIZE[0] * curves.DPI, curves.FIGSIZE[1] * curves.DPI)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png", "out.png"]
+
+
+def test_plot_without_matplotlib_fails_at_the_door(images, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    argv = [images["tubingen"], images["starry_night"], "-o", tmp_path / "o.png"]
+    code, out, err = _run([*argv, "--plot", tmp_path / "c.png", *TINY], capsys)
+    assert code == 2 and out == ""
+    assert err == "painterly: error: --plot needs matplotlib: pip install 'painterly[plot]'\n"
+    assert list(tmp_path.iterdir()) == []
+    code, _, err = _run(["resume", tmp_path / "x.ckpt", "--plot", tmp_path / "c.png"], capsys)
+    assert code == 2 and "needs matplotlib" in err
+
+
+def test_ctrl_c_writes_the_curves_so_far(images, tmp_path, capsys, monkeypatch):
+    from painterly import api
+
+    real_run = api.Job.run
+
+    def interrupted(self, resume=None):  # Ctrl-C during step 3
+        for p in real_run(self, resume):
+            if p.step == 3:
+                raise KeyboardInterrupt
+            yield p
+
+    monkeypatch.setattr(api.Job, "run", interrupted)
+    out, plot = tmp_path / "out.png", tmp_path / "curves.png"
+    argv = [images["tubingen"], images["starry_night"], "-o", out, "--plot", plot]
+    code, _, err = _run([*argv, "--size", "40", "--steps", "5", "--seed", "0"], capsys)
+    assert code == 130
+    assert f"interrupted at step 2; wrote the image so far to {out} and the curves" in err
+    assert io.read_metadata(out)["stopped_at_step"] == 2 and Image.open(plot).format == "PNG"

@@ -2,8 +2,10 @@
 
 import pytest
 import torch
+from PIL import Image
 
 from painterly import api, checkpoint, io
+from painterly.curves import History
 from painterly.driver import Driver, Plan
 from painterly.errors import InputError, NumericsError
 from painterly.inputs import Inputs
@@ -82,3 +84,37 @@ def test_the_result_is_the_last_image(job, tmp_path):
     assert io.read_metadata(out) == {"note": "x"}
     expected = io.load_image(io.to_pil(outcome.last.image()))
     assert torch.equal(io.load_image(out), expected)
+
+
+def test_the_history_has_every_step_and_the_plot_follows_the_result(job, tmp_path):
+    out, plot = tmp_path / "out.png", tmp_path / "curves.png"
+    driver = Driver(job, Plan(out, plot=plot))
+    driver.run()
+    history = driver.history
+    assert [p.step for p in history.points] == [1, 2, 3, 4, 5, 6]
+    assert all(set(p.losses) >= {"content", "style", "tv", "total"} for p in history.points)
+    assert history.points[-1].losses == driver.last.losses
+    assert [size for _, _, size in history.scales] == [tuple(s.size) for s in job.stages]
+    assert out.exists() and Image.open(plot).format == "PNG"
+
+
+def test_a_stop_writes_the_curves_so_far_and_a_resume_continues_them(job, tmp_path):
+    out, ck, plot = tmp_path / "out.png", tmp_path / "run.ckpt", tmp_path / "curves.png"
+    driver = Driver(job, Plan(out, checkpoint=ck, plot=plot))
+    driver.run(should_stop=lambda: driver.last.step == 4)
+    assert not plot.exists()  # only the result or save_partial plots
+    driver.save_partial()
+    assert Image.open(plot).size == (800, 450)
+    saved = checkpoint.load(ck)
+    assert History.from_dict(saved.history) == driver.history and len(driver.history) == 4
+
+    history = History.from_dict(saved.history)
+    resumed = Driver(job, Plan(out, checkpoint=ck, plot=plot), resume=saved.state, history=history)
+    resumed.run()
+    assert [p.step for p in resumed.history.points] == [1, 2, 3, 4, 5, 6]
+
+
+def test_no_plot_without_a_step_or_a_plan(job, tmp_path):
+    assert Driver(job, Plan(tmp_path / "o.png", plot=tmp_path / "c.png")).save_plot() is None
+    assert Driver(job, Plan(tmp_path / "o.png")).save_plot() is None
+    assert list(tmp_path.iterdir()) == []

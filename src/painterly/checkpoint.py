@@ -2,7 +2,8 @@
 
 A checkpoint holds the optimisation state (scale, image, optimiser state, step, learning rate),
 the settings with the resolved seed, the inputs (paths) with their SHA-256 (a changed input
-refuses to resume), the output path, torch's RNG state and the record for the output.
+refuses to resume), the output path, torch's RNG state, the record for the output and the
+loss history so far (``curves.History.to_dict()``; absent from older checkpoints).
 Format 1 (before inputs were apart from settings) is read and converted.
 """
 
@@ -37,6 +38,7 @@ class Checkpoint:
     checksums: dict[str, str]
     record: dict[str, Any]
     torch_rng: torch.Tensor | None = None  # torch's global RNG state when saved
+    history: dict[str, Any] | None = None  # the losses so far, for the curves (--plot)
 
 
 def checksums(paths: list[str]) -> dict[str, str]:
@@ -64,6 +66,7 @@ def save(path: str | os.PathLike, ck: Checkpoint) -> None:
         "checksums": ck.checksums,
         "record": ck.record,
         "torch_rng": ck.torch_rng if ck.torch_rng is not None else torch.get_rng_state(),
+        "history": ck.history,
     }
     write_atomic(target, lambda fh: torch.save(payload, fh))
 
@@ -111,6 +114,7 @@ def _checkpoint(raw: dict[str, Any]) -> Checkpoint:
         checksums=dict(raw["checksums"]),
         record=dict(raw["record"]),
         torch_rng=raw["torch_rng"],
+        history=raw.get("history"),
     )
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from painterly import curves
 from painterly.arch import LAYER_TABLE, downsampling
 from painterly.console import (
     EXIT_FAILED,
@@ -135,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"steps between checkpoints (default: {DEFAULT_CHECKPOINT_EVERY})",
     )
+    _add_plot_flag(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return parser
@@ -152,6 +154,8 @@ def _cmd_stylize(argv: list[str]) -> int:
     ):
         if value < 0:
             raise InputError(f"{flag} {value}: must be 0 or more")
+    if args.plot is not None:
+        curves.require()
 
     from painterly import api, io  # torch loads here, after the cheap checks
     from painterly.driver import Plan
@@ -166,6 +170,7 @@ def _cmd_stylize(argv: list[str]) -> int:
         save_every=args.save_every,
         checkpoint=ck_path,
         checkpoint_every=args.checkpoint_every or DEFAULT_CHECKPOINT_EVERY,
+        plot=_check_plot_path(args.plot, [*inputs.files(), str(output), args.checkpoint]),
     )
     return _drive(api.prepare(inputs, settings), plan, args.quiet)
 
@@ -193,37 +198,47 @@ def _settings_and_inputs(args: argparse.Namespace) -> tuple[Settings, Inputs]:
 def _cmd_resume(argv: list[str]) -> int:
     parser = Parser(prog=f"{PROG} resume", description="Finish a run from its checkpoint.")
     parser.add_argument("checkpoint", help="file written by --checkpoint")
+    _add_plot_flag(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     args = parser.parse_args(argv)
+    if args.plot is not None:
+        curves.require()
 
     import torch
 
     from painterly import api, checkpoint, fast, io
+    from painterly.curves import History
     from painterly.driver import Plan
 
     if fast.is_training_checkpoint(args.checkpoint):
+        if args.plot is not None:
+            raise InputError("--plot: a training run has no loss curves to plot")
         from painterly.cli_fast import resume_training
 
         return resume_training(Path(args.checkpoint), args.quiet)
     ck = checkpoint.load(args.checkpoint)
+    output = io.check_output_path(ck.output)
     plan = Plan(
-        io.check_output_path(ck.output),
+        output,
         checkpoint=Path(args.checkpoint),
         checkpoint_every=ck.every,
+        plot=_check_plot_path(args.plot, [*ck.inputs.files(), str(output), args.checkpoint]),
     )
     job = api.prepare(ck.inputs, ck.settings)
     if ck.torch_rng is not None:
         torch.set_rng_state(ck.torch_rng)
     if not args.quiet:
         say(f"resuming {ck.output} at step {ck.state.step} of {ck.settings.total_steps}")
-    return _drive(job, plan, args.quiet, ck.state, ck.checksums)
+    return _drive(job, plan, args.quiet, ck.state, ck.checksums, History.from_dict(ck.history))
 
 
-def _drive(job: Any, plan: Any, quiet: bool, resume: Any = None, sums: Any = None) -> int:
+def _drive(
+    job: Any, plan: Any, quiet: bool, resume: Any = None, sums: Any = None, history: Any = None
+) -> int:
     """Run a prepared job through the driver, with a progress bar and Ctrl-C handling."""
     from painterly.driver import Driver
 
-    driver = Driver(job, plan, resume=resume, checksums=sums)
+    driver = Driver(job, plan, resume=resume, checksums=sums, history=history)
     bar = progress_bar(job.total_steps, quiet, resume.step if resume else 0)
     stop = StopAfterStep()
     try:
@@ -246,6 +261,8 @@ def _drive(job: Any, plan: Any, quiet: bool, resume: Any = None, sums: Any = Non
             f"wrote {plan.output} ({w}x{h}, {outcome.last.step} steps in "
             f"{outcome.seconds:.1f} s, seed {job.settings.seed})"
         )
+        if plan.plot is not None:
+            say(f"wrote {plan.plot} (the loss curves)")
     return EXIT_OK
 
 
@@ -254,21 +271,41 @@ def _say_interrupted(driver: Any) -> None:
     hint = ""
     if checkpoint is not None and checkpoint.exists():
         hint = f"; '{PROG} resume {checkpoint}' continues"
+    plot = f" and the curves so far to {driver.plan.plot}" if driver.plan.plot else ""
     say(
         f"interrupted at step {driver.last.step}; wrote the image so far to "
-        f"{driver.plan.output}{hint}"
+        f"{driver.plan.output}{plot}{hint}"
     )
 
 
-def _check_checkpoint_path(path: Path, others: list[str]) -> Path:
+def _add_plot_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plot",
+        metavar="PATH",
+        help="also write the loss curves, each term against the step with the scales marked, "
+        "as a PNG (needs painterly[plot])",
+    )
+
+
+def _check_checkpoint_path(path: Path, others: list[str], flag: str = "--checkpoint") -> Path:
     if path.is_dir():
-        raise InputError(f"--checkpoint {path}: is a directory")
+        raise InputError(f"{flag} {path}: is a directory")
     if not (path.parent if str(path.parent) else Path(".")).is_dir():
-        raise InputError(f"--checkpoint {path}: folder {path.parent} does not exist")
+        raise InputError(f"{flag} {path}: folder {path.parent} does not exist")
     for other in others:
         if Path(other).resolve() == path.resolve():
-            raise InputError(f"--checkpoint {path}: would overwrite {other}")
+            raise InputError(f"{flag} {path}: would overwrite {other}")
     return path
+
+
+def _check_plot_path(plot: str | None, others: list[str | None]) -> Path | None:
+    """``--plot``'s PNG: a writable place that is none of the run's other files."""
+    if plot is None:
+        return None
+    path = Path(plot)
+    if path.suffix.lower() != ".png":
+        raise InputError(f"--plot {path}: the curves are a PNG; give a name ending in .png")
+    return _check_checkpoint_path(path, [o for o in others if o is not None], "--plot")
 
 
 def _check_not_an_input(output: Path, inputs: list[str]) -> None:

@@ -53,7 +53,9 @@ def build_train_parser() -> argparse.ArgumentParser:
     p.add_argument("styles", nargs="+", metavar="STYLE", help="painting(s); PATH:WEIGHT blends")
     p.add_argument("--photos", required=True, help="folder of training photos")
     p.add_argument("-o", "--output", required=True, help="the model file (.safetensors)")
-    p.add_argument("--arch", default=d.architecture, help=f"network (default: {d.architecture})")
+    p.add_argument(
+        "--arch", default=d.architecture, help=f"network: rt or hq (default: {d.architecture})"
+    )
     p.add_argument("--steps", type=int, default=d.steps, help=f"steps (default: {d.steps})")
     p.add_argument("--size", type=int, default=d.crop, help=f"crop side (default: {d.crop})")
     p.add_argument("--batch", type=int, default=d.batch, help=f"crops a step (default: {d.batch})")
@@ -70,14 +72,14 @@ def build_train_parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_PREVIEW_EVERY,
         metavar="N",
-        help=f"write MODEL_stepNNNNN.png every N steps (0: off; default {DEFAULT_PREVIEW_EVERY})",
+        help=f"write MODEL_stepNNNNN.png every N steps; 0: off (default: {DEFAULT_PREVIEW_EVERY})",
     )
     p.add_argument(
         "--checkpoint-every",
         type=int,
         default=DEFAULT_TRAIN_CHECKPOINT_EVERY,
         metavar="N",
-        help=f"steps between checkpoints in MODEL.ckpt (default {DEFAULT_TRAIN_CHECKPOINT_EVERY})",
+        help=f"steps between checkpoints in MODEL.ckpt (default: {DEFAULT_TRAIN_CHECKPOINT_EVERY})",
     )
     p.add_argument("--resume", action="store_true", help="continue from MODEL.ckpt")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
@@ -182,13 +184,21 @@ def cmd_apply(argv: list[str]) -> int:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="photo(s)")
     p.add_argument("-o", "--output", required=True, help="a file, or a folder for several")
     p.add_argument("--size", type=int, default=None, help="long side (default: as the photo)")
-    p.add_argument("--preserve-color", default="none", choices=("none", "luminance"))
-    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument(
+        "--preserve-color",
+        default="none",
+        choices=("none", "luminance"),
+        help="keep the photo's colours; luminance: the style on brightness only (default: none)",
+    )
+    p.add_argument(
+        "--device", default="auto", choices=DEVICES, help="compute device (default: auto)"
+    )
     p.add_argument(
         "--runtime",
         default="auto",
         choices=("auto", "torch", "onnxruntime"),
-        help="auto: ONNX Runtime on the CPU when installed (the faster), else PyTorch",
+        help="auto: ONNX Runtime on the CPU when installed, as it is faster, else PyTorch "
+        "(default: auto)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no summary")
     args = p.parse_args(argv)

@@ -65,22 +65,29 @@ def add_setting_flags(parser: argparse.ArgumentParser, names: list[str]) -> None
 
 
 def _flag_help(f: dataclasses.Field[Any]) -> str:
-    """The field's help with its default and its bounds, from the field's metadata; a help
-    text that already says what its default means is not told it again."""
+    """The field's help with its default and its bounds in one parenthesis, from the field's
+    metadata; a help text that ends by saying what its default means ("... (default:
+    equal)") keeps those words in place of the value."""
     default = f.default
     rules = f.metadata
-    notes = []
-    if "(default:" not in rules["help"]:
-        notes.append(
-            f"default: {','.join(map(str, default)) if isinstance(default, tuple) else default}"
-        )
+    text, said = _said_default(rules["help"])
+    shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+    notes = [said or f"default: {shown}"]
     if rules.get("positive"):
         notes.append("> 0")
     if rules.get("min") is not None:
         notes.append(f">= {rules['min']}")
     if rules.get("max") is not None and rules["max"] < 1e6:
         notes.append(f"<= {rules['max']}")
-    return f"{rules['help']} ({'; '.join(notes)})" if notes else rules["help"]
+    return f"{text} ({'; '.join(notes)})"
+
+
+def _said_default(text: str) -> tuple[str, str | None]:
+    """``"help (default: words)"`` -> ``("help", "default: words")``; else ``(text, None)``."""
+    head, sep, tail = text.rpartition(" (default: ")
+    if not sep or not tail.endswith(")") or "(" in tail:
+        return text, None
+    return head, f"default: {tail[:-1]}"
 
 
 def parse_style(text: str) -> tuple[str, float]:

@@ -2,7 +2,8 @@
 
 Every front end (the CLI, the web studio, later video and batch) runs a job the same way:
 intermediate images every N steps, a checkpoint every N steps and when asked to stop, the
-result written atomically with its record, the checkpoint removed once the result is there.
+result written atomically with its record, the checkpoint removed once the result is there,
+and the loss curves (every step's losses, kept in ``history``) plotted when planned.
 What a front end adds (a progress bar, previews, a summary) it does in ``on_step``; when it
 wants the run to stop, ``should_stop`` says so and the run ends after the step under way.
 """
@@ -15,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from painterly import checkpoint, io
+from painterly import checkpoint, curves, io
 from painterly.api import Job
+from painterly.curves import History
 from painterly.errors import InputError
 from painterly.optimize import Progress, RunState
 from painterly.settings import DEFAULT_CHECKPOINT_EVERY
@@ -27,13 +29,15 @@ class Plan:
     """Where a run's files go: the result, every ``save_every``-th step as
     ``OUTPUT_stepNNNNN.EXT`` (0: none), and a resumable checkpoint every
     ``checkpoint_every`` steps (None: none). ``metadata`` is written with every image
-    (None: the job's record)."""
+    (None: the job's record). ``plot``: a PNG of the loss curves, written after the result
+    (and with the image so far when the run is stopped); None: none."""
 
     output: Path
     save_every: int = 0
     checkpoint: Path | None = None
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
     metadata: dict[str, Any] | None = None
+    plot: Path | None = None
 
     def __post_init__(self) -> None:
         if self.save_every < 0 or self.checkpoint_every < 1:
@@ -65,7 +69,9 @@ class Driver:
 
     ``resume`` continues from a checkpoint's state; ``checksums`` are the inputs' digests
     recorded in checkpoints (computed from the job's input files when not given).
-    ``last`` is the latest completed step, also after an exception (e.g. Ctrl-C).
+    ``last`` is the latest completed step, also after an exception (e.g. Ctrl-C);
+    ``history`` holds every completed step's losses (a resumed run's from its checkpoint on,
+    or from the start when ``history`` is given: the checkpoint's).
     """
 
     def __init__(
@@ -75,6 +81,7 @@ class Driver:
         *,
         resume: RunState | None = None,
         checksums: dict[str, str] | None = None,
+        history: History | None = None,
     ) -> None:
         self.job = job
         self.plan = plan
@@ -84,6 +91,7 @@ class Driver:
             checksums = checkpoint.checksums(job.inputs.files())
         self.checksums = checksums or {}
         self.last: Progress | None = None
+        self.history = history if history is not None else History()
 
     def run(
         self,
@@ -97,6 +105,7 @@ class Driver:
         try:
             for progress in stream:
                 self.last = progress
+                self.history.add(progress)
                 if on_step is not None:
                     on_step(progress)
                 if self._after_step(progress, should_stop()):
@@ -108,6 +117,7 @@ class Driver:
         io.save_image(self.last.image(), self.plan.output, self.metadata)
         if self.plan.checkpoint is not None:
             self.plan.checkpoint.unlink(missing_ok=True)  # the run is complete
+        self.save_plot()
         return Outcome("done", self.last, time.perf_counter() - began)
 
     def _after_step(self, progress: Progress, stopping: bool) -> bool:
@@ -130,6 +140,7 @@ class Driver:
             state=progress.state(),
             checksums=self.checksums,
             record=self.job.record,
+            history=self.history.to_dict(),
         )
         checkpoint.save(self.plan.checkpoint, ck)
 
@@ -140,7 +151,23 @@ class Driver:
             return None
         metadata = {**self.metadata, "stopped_at_step": self.last.step}
         io.save_image(self.last.image(), self.plan.output, metadata)
+        self.save_plot()
         return self.plan.output
+
+    def save_plot(self) -> Path | None:
+        """The loss curves so far to ``plan.plot``; None when none is planned or no step
+        has completed."""
+        if self.plan.plot is None or not len(self.history):
+            return None
+        return curves.save(self.history, self.plan.plot, _title(self.metadata))
+
+
+def _title(record: dict[str, Any]) -> str | None:
+    """'photo.jpg × painting.jpg' from a record's inputs (file names only)."""
+    if "content" not in record:
+        return None
+    names = [record["content"], *(s[0] for s in record.get("styles", []))]
+    return " × ".join(Path(str(n)).name for n in names)
 
 
 __all__ = ["Driver", "Outcome", "Plan"]

@@ -83,7 +83,9 @@ class Settings:
     preserve_color: str = field(
         default="none",
         metadata=_rule(
-            "keep the photo's colours: none, luminance or histogram", choices=COLOR_MODES
+            "keep the photo's colours; luminance: the style on brightness only, "
+            "histogram: the painting recoloured first",
+            choices=COLOR_MODES,
         ),
     )
     # relu4_2: high enough to keep layout, low enough to keep edges (Gatys et al.).
@@ -110,14 +112,20 @@ class Settings:
     ema: float = field(
         default=0.0,
         metadata=_rule(
-            "decay of the moving average of the image over the steps (0: off)", min=0.0, max=0.999
+            "decay of the moving average of the image over each scale's steps; 0: off",
+            min=0.0,
+            max=0.999,
         ),
     )
     # 'gram' is the seed paper's statistic; 'meancov' matches each layer's feature mean and
     # covariance (the Wasserstein-2 distance between Gaussians fitted to the features).
     style_stats: str = field(
         default="gram",
-        metadata=_rule("style statistic: gram or meancov (Wasserstein-2)", choices=STYLE_STATS),
+        metadata=_rule(
+            "style statistic; meancov: feature means and covariances, compared by the "
+            "Wasserstein-2 distance",
+            choices=STYLE_STATS,
+        ),
     )
     # L-BFGS converges in far fewer steps than Adam on this smooth, full-batch problem.
     optimizer: str = field(
@@ -133,7 +141,8 @@ class Settings:
     start_size: int = field(
         default=128,
         metadata=_rule(
-            "long side of the first, coarsest scale (above --size / 1.5: a single scale)",
+            "long side of the first, coarsest scale; one scale only when --size is under 1.5 "
+            "times this",
             min=MIN_SIZE,
         ),
     )
@@ -179,7 +188,9 @@ class Settings:
     # Losses, the image and the optimiser state are float32 in every mode.
     precision: str = field(
         default="auto",
-        metadata=_rule("VGG arithmetic: fp32, bf16, or auto (bf16 where fast)", choices=PRECISIONS),
+        metadata=_rule(
+            "VGG arithmetic; auto: bf16 where the hardware is fast at it", choices=PRECISIONS
+        ),
     )
     # Refuse absurd input files before decoding them (a "decompression bomb" declares
     # enormous dimensions in a tiny file); Pillow's own guard stays on as well.

@@ -38,6 +38,22 @@ from painterly import io  # noqa: E402
 from painterly.settings import Settings  # noqa: E402
 from tests.web.support import live_server  # noqa: E402
 
+# What the chart canvas holds: its pixels drawn at all, and those in each curve's colour.
+CHART_PIXELS = """() => {
+  const canvas = document.getElementById('chart');
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  const near = (i, rgb) => rgb.every((c, k) => Math.abs(data[i + k] - c) < 40);
+  const out = {drawn: 0, total: 0, style: 0, content: 0, width: canvas.width};
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i + 3] < 128) continue;
+    out.drawn++;
+    if (near(i, [0x1f, 0x23, 0x28])) out.total++;
+    if (near(i, [0xc8, 0x55, 0x3d])) out.style++;
+    if (near(i, [0x2f, 0x6f, 0xbf])) out.content++;
+  }
+  return out;
+}"""
+
 # Records every picture the preview shows, so the test can see it change.
 WATCH_PREVIEW = """() => {
   window.previews = [];
@@ -66,7 +82,9 @@ def browser():
         chromium.close()
 
 
-def _paint(page: Any, photo: Path, painting: Path, settings: dict[str, int]) -> None:
+def _paint(
+    page: Any, photo: Path, painting: Path, settings: dict[str, int], timeout: int = 120_000
+) -> None:
     """Choose the inputs, fill the form, press Paint and wait for the result."""
     page.wait_for_selector("body[data-ready='1']")
     page.set_input_files("#content-input", str(photo))
@@ -84,7 +102,7 @@ def _paint(page: Any, photo: Path, painting: Path, settings: dict[str, int]) -> 
         "before => { const s = document.getElementById('state');"
         " return s.dataset.job && s.dataset.job !== before && s.dataset.state === 'done'; }",
         arg=before,
-        timeout=120_000,
+        timeout=timeout,
     )
     page.wait_for_selector("#download:not([hidden])")
 
@@ -104,6 +122,12 @@ def test_paint_watch_and_download_in_the_browser(browser, tmp_path, token):
         previews = page.evaluate("window.previews")
         assert len(set(previews)) >= 2, previews  # the picture changed while it was painted
         assert page.locator("#step-text").inner_text() == "Step 4 of 4"
+        # the loss curves beside the preview: one point a step, each curve drawn
+        assert page.get_attribute("#chart", "data-points") == "4"
+        assert page.locator("#chart-empty").is_hidden()
+        pixels = page.evaluate(CHART_PIXELS)
+        assert pixels["width"] > 200 and pixels["drawn"] > 500, pixels
+        assert min(pixels["total"], pixels["style"], pixels["content"]) > 20, pixels
         page.wait_for_selector("#jobs .job .badge[data-state='done']")  # the recent list
         assert page.locator("#jobs .job").count() == 1
         assert page.locator("#jobs .job .pic img").count() == 1  # with its thumbnail
@@ -158,8 +182,10 @@ def test_screenshot(browser, tmp_path):
     with live_server(tmp_path / "data", preview_interval=0.5) as (host, port):
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.goto(f"http://{host}:{port}/")
-        _paint(page, images["tubingen"], images["the_scream"], {"size": 160, "steps": 30})
-        _paint(page, images["tubingen"], images["starry_night"], {"size": 320, "steps": 40})
+        slow = 900_000  # a busy machine: the point is the picture, not the time
+        _paint(page, images["tubingen"], images["the_scream"], {"size": 160, "steps": 30}, slow)
+        _paint(page, images["tubingen"], images["starry_night"], {"size": 320, "steps": 40}, slow)
+        page.evaluate("window.scrollTo(0, 0)")  # pressing Paint scrolled the form
         page.wait_for_timeout(500)  # let the last preview and thumbnails load
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOT))

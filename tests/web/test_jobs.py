@@ -7,6 +7,7 @@ from __future__ import annotations
 import pickle
 import time
 
+import pytest
 from PIL import Image
 
 from painterly import io
@@ -46,6 +47,26 @@ def test_a_job_runs_streams_its_progress_and_keeps_its_result(client, pictures, 
     assert [j["id"] for j in listed] == [job_id]
     folder = tmp_path / "data" / "jobs" / job_id
     assert sorted(p.name for p in folder.iterdir()) == ["job.json", "preview.jpg", "result.png"]
+
+
+def test_the_events_carry_every_step_s_losses_for_the_curves(client, pictures):
+    job_id = start(client, pictures, {"size": 48, "start_size": 32, "steps": 4, "seed": 0})
+    jobs = [data for name, data in events(client, job_id) if name == "job"]
+    for job in jobs:  # every event: the history up to its step, never behind or ahead
+        assert job["history"]["steps"] == list(range(1, job["step"] + 1))
+    last = jobs[-1]
+    history = last["history"]
+    assert last["state"] == "done" and history["steps"] == [1, 2, 3, 4]
+    assert list(history["losses"]) == ["total", "content", "style", "tv"]
+    assert all(len(values) == 4 for values in history["losses"].values())
+    assert history["losses"]["total"][-1] == pytest.approx(last["losses"]["total"], rel=1e-3)
+    # two scales (32 then 48 px), each with the step it began at and its [height, width]
+    assert history["scales"] == [
+        {"scale": 0, "step": 1, "size": [24, 32]},
+        {"scale": 1, "step": 3, "size": [36, 48]},
+    ]
+    assert client.get(f"/api/jobs/{job_id}").json()["history"] == history  # kept with the job
+    assert "history" not in client.get("/api/jobs").json()["jobs"][0]  # lists stay small
 
 
 def test_a_late_client_first_gets_the_current_state(client, pictures):

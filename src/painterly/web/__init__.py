@@ -44,11 +44,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="painterly serve", description="Run the painterly web studio.")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback)")
     p.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0: any free)")
-    p.add_argument("--data-dir", type=Path, default=None, help="where jobs are kept")
-    p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest upload (all files)")
-    p.add_argument("--max-data-mb", type=float, default=2048.0, help="data dir cap; oldest go")
-    p.add_argument("--queue-size", type=int, default=8, help="jobs that may wait (then 429)")
-    p.add_argument("--workers", type=int, default=1, help="jobs run at the same time")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where jobs are kept (default: painterly/studio in $XDG_DATA_HOME or ~/.local/share)",
+    )
+    p.add_argument(
+        "--max-upload-mb", type=float, default=20.0, help="largest upload, all files (default: 20)"
+    )
+    p.add_argument(
+        "--max-data-mb",
+        type=float,
+        default=2048.0,
+        help="size cap of the data dir; the oldest jobs go first (default: 2048)",
+    )
+    p.add_argument(
+        "--queue-size", type=int, default=8, help="jobs that may wait; then 429 (default: 8)"
+    )
+    p.add_argument("--workers", type=int, default=1, help="jobs run at the same time (default: 1)")
     p.add_argument(
         "--isolate",
         action="store_true",

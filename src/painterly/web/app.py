@@ -127,8 +127,8 @@ def _add_meta(app: FastAPI, studio: Studio, max_upload_bytes: int, token_require
         return settings_schema()
 
     @app.get("/api/jobs")
-    def list_jobs() -> dict[str, Any]:
-        return {"jobs": [_view(r) for r in studio.list()]}
+    def list_jobs() -> dict[str, Any]:  # without each job's history: GET a job for its curves
+        return {"jobs": [_view(r, history=False) for r in studio.list()]}
 
 
 def _add_jobs(app: FastAPI, studio: Studio, max_upload_bytes: int) -> None:
@@ -292,10 +292,13 @@ def _download_name(job_id: str) -> str:
     return f"painterly-{job_id[:8]}.png"
 
 
-def _view(record: dict[str, Any]) -> dict[str, Any]:
-    """The record as the API shows it: plus the URLs of its event stream and images."""
+def _view(record: dict[str, Any], history: bool = True) -> dict[str, Any]:
+    """The record as the API shows it: plus the URLs of its event stream and images
+    (``history=False``: without the loss history, for lists)."""
     base = f"/api/jobs/{record['id']}"
     preview = record.get("preview")
+    if not history:
+        record = {k: v for k, v in record.items() if k != "history"}
     return {
         **record,
         "urls": {

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from painterly import io
 from painterly.api import prepare
+from painterly.curves import History
 from painterly.driver import Driver, Plan
 from painterly.errors import InputError, NumericsError
 from painterly.inputs import Inputs
@@ -33,6 +34,7 @@ from painterly.settings import Settings
 from painterly.web.store import PREVIEW, RESULT, TERMINAL, Store
 
 log = logging.getLogger("painterly.web")
+HISTORY_DIGITS = 4  # significant digits of the losses in a job's history (a curve's JSON)
 
 
 class QueueFull(Exception):
@@ -157,6 +159,7 @@ class Studio:
             "step": 0,
             "total": settings.total_steps,
             "losses": {},
+            "history": History().to_dict(),
             "elapsed": 0.0,
             "eta": None,
             "size": None,
@@ -317,8 +320,9 @@ class Studio:
 def execute(task: Task, report: Report, cancelled: Callable[[], bool]) -> str:
     """Run one task in this process through the driver; returns "done" or "cancelled".
 
-    Reports the resolved settings, then each step's progress, and a preview JPEG at most
-    every ``task.preview_interval`` seconds (and at the end, or when cancelled).
+    Reports the resolved settings, then each step's progress with the loss history so far
+    (the curves), and a preview JPEG at most every ``task.preview_interval`` seconds (and at
+    the end, or when cancelled).
     """
     inputs = Inputs.of(task.content, list(task.styles))
     job = prepare(inputs, Settings.from_dict(task.settings))
@@ -331,6 +335,7 @@ def execute(task: Task, report: Report, cancelled: Callable[[], bool]) -> str:
     def on_step(progress: Progress) -> None:
         nonlocal shown
         fields = _progress_fields(progress)
+        fields["history"] = driver.history.to_dict(HISTORY_DIGITS)
         if progress.done or time.monotonic() - shown >= task.preview_interval:
             fields["preview"] = _preview(task, progress)
             shown = time.monotonic()

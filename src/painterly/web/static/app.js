@@ -5,6 +5,8 @@
   const $ = (id) => document.getElementById(id);
   const TERMINAL = new Set(["done", "failed", "cancelled"]);
   const LOSS_ORDER = ["total", "content", "style", "tv"];
+  // The same colours as the curves 'painterly --plot' draws (curves.py) and the legend (CSS).
+  const CURVE_COLOURS = { total: "#1f2328", content: "#2f6fbf", style: "#c8553d", tv: "#3b8f6b" };
 
   // A token (needed when the server listens beyond loopback) comes in the address once;
   // it is kept for the tab so that reloads work, and sent with every API request.
@@ -21,6 +23,7 @@
     current: null, // id of the job shown
     source: null, // its EventSource
     shownPreview: null,
+    charted: null, // the job whose curves are drawn
   };
 
   function withToken(url) {
@@ -189,6 +192,124 @@
     });
   }
 
+  // --- the loss curves: every step's losses (the job's history), log y, one band per scale ---
+
+  // Ticks for the step axis: 1, 2 or 5 times a power of ten, at most about six of them.
+  function stepTicks(first, last) {
+    const span = Math.max(1, last - first);
+    let unit = Math.pow(10, Math.floor(Math.log10(span)));
+    for (const k of [1, 2, 5, 10]) if (span / (k * unit) <= 6) { unit *= k; break; }
+    const ticks = [];
+    for (let t = Math.ceil(first / unit) * unit; t <= last; t += unit) ticks.push(t);
+    return ticks;
+  }
+
+  function power(exponent) {
+    return exponent >= -2 && exponent <= 3 ? String(Math.pow(10, exponent)) : `1e${exponent}`;
+  }
+
+  // The y range in log10: up to the highest value, down to each term's typical level (a
+  // brief dip, e.g. the content loss at the first step, is left below the axis).
+  function logRange(losses) {
+    let high = -Infinity;
+    const lows = [];
+    for (const values of Object.values(losses)) {
+      const shown = values.filter((v) => v > 0 && Number.isFinite(v)).sort((a, b) => a - b);
+      if (!shown.length) continue;
+      high = Math.max(high, shown[shown.length - 1]);
+      lows.push(Math.max(shown[0], shown[Math.floor(shown.length / 2)] / 30));
+    }
+    if (!lows.length) return null;
+    let low = Math.log10(Math.min(...lows) / 1.5);
+    let top = Math.log10(high * 1.4);
+    if (top - low < 1) { const mid = (top + low) / 2; low = mid - 0.5; top = mid + 0.5; }
+    return [low, top];
+  }
+
+  function drawChart(job) {
+    state.charted = job;
+    const canvas = $("chart");
+    const history = job && job.history;
+    const n = history && history.steps ? history.steps.length : 0;
+    canvas.dataset.points = String(n);
+    $("chart-empty").hidden = n > 0;
+    const ratio = window.devicePixelRatio || 1;
+    const width = canvas.clientWidth;
+    const height = canvas.clientHeight;
+    canvas.width = Math.round(width * ratio);
+    canvas.height = Math.round(height * ratio);
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    const range = n ? logRange(history.losses) : null;
+    if (!range || width < 80 || height < 80) return;
+
+    const box = { left: 44, right: width - 6, top: 18, bottom: height - 20 };
+    const steps = history.steps;
+    const first = steps[0];
+    const last = Math.max(job.total || 0, steps[n - 1]); // the axis runs to the last step
+    const x = (step) => box.left + ((step - first + 0.5) / (last - first + 1)) * (box.right - box.left);
+    const y = (v) => box.bottom - ((Math.log10(v) - range[0]) / (range[1] - range[0])) * (box.bottom - box.top);
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.textBaseline = "middle";
+
+    // Scales: alternate bands, a dashed line where each begins, its size on top.
+    const scales = history.scales || [];
+    scales.forEach((scale, i) => {
+      const from = x(scale.step - 0.5);
+      const to = i + 1 < scales.length ? x(scales[i + 1].step - 0.5) : x(steps[n - 1] + 0.5);
+      if (i % 2) { ctx.fillStyle = "rgba(0, 0, 0, 0.05)"; ctx.fillRect(from, box.top, to - from, box.bottom - box.top); }
+      if (i) {
+        ctx.strokeStyle = "#9a9890";
+        ctx.setLineDash([4, 3]);
+        ctx.beginPath(); ctx.moveTo(from + 0.5, box.top); ctx.lineTo(from + 0.5, box.bottom); ctx.stroke();
+        ctx.setLineDash([]);
+      }
+      const text = `${scale.size[1]}×${scale.size[0]}`;
+      if (ctx.measureText(text).width < to - from - 2) {
+        ctx.fillStyle = "#6b6f76";
+        ctx.textAlign = "center";
+        ctx.fillText(text, (from + to) / 2, box.top - 9);
+      }
+    });
+
+    // Axes: powers of ten on y, round steps on x.
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = "#e3e1dc";
+    ctx.fillStyle = "#6b6f76";
+    ctx.textAlign = "right";
+    for (let e = Math.ceil(range[0]); e <= Math.floor(range[1]); e++) {
+      const at = Math.round(y(Math.pow(10, e))) + 0.5;
+      ctx.beginPath(); ctx.moveTo(box.left, at); ctx.lineTo(box.right, at); ctx.stroke();
+      ctx.fillText(power(e), box.left - 5, at);
+    }
+    ctx.textAlign = "center";
+    ctx.textBaseline = "top";
+    for (const t of stepTicks(first, last)) ctx.fillText(String(t), x(t), box.bottom + 5);
+    ctx.strokeStyle = "#c9c6bf";
+    ctx.beginPath(); ctx.moveTo(box.left, box.bottom + 0.5); ctx.lineTo(box.right, box.bottom + 0.5); ctx.stroke();
+
+    // The curves, total last (on top); a zero or missing value is a gap.
+    ctx.save();
+    ctx.beginPath(); ctx.rect(box.left, box.top, box.right - box.left, box.bottom - box.top); ctx.clip();
+    const terms = Object.keys(history.losses).filter((t) => t !== "total");
+    if ("total" in history.losses) terms.push("total");
+    for (const term of terms) {
+      ctx.strokeStyle = CURVE_COLOURS[term] || "#9a9890";
+      ctx.lineWidth = term === "total" ? 2.2 : 1.5;
+      ctx.lineJoin = "round";
+      ctx.beginPath();
+      let drawing = false;
+      history.losses[term].forEach((v, i) => {
+        if (!(v > 0 && Number.isFinite(v))) { drawing = false; return; }
+        if (drawing) ctx.lineTo(x(steps[i]), y(v)); else ctx.moveTo(x(steps[i]), y(v));
+        drawing = true;
+      });
+      ctx.stroke();
+    }
+    ctx.restore();
+  }
+
   // --- a job: start, follow, show ---
 
   function showError(id, message) {
@@ -239,6 +360,7 @@
     $("eta").textContent = `· ${((performance.now() - began) / 1000).toFixed(1)} s`;
     $("bar").style.width = "100%";
     $("losses").replaceChildren();
+    drawChart(null);
     $("cancel").hidden = true;
     const download = $("download");
     download.href = url;
@@ -345,6 +467,7 @@
       row.append(dt, dd);
       return row;
     }));
+    drawChart(job);
     showError("job-error", job.state === "failed" ? job.error : "");
     $("cancel").hidden = TERMINAL.has(job.state);
     const download = $("download");
@@ -367,6 +490,12 @@
     clearStage();
     show(job);
     if (!TERMINAL.has(job.state)) follow(job.id);
+    else {
+      try {
+        const full = await api(job.urls.self); // with its history, for the curves
+        if (state.current === job.id) show(full);
+      } catch (_) { /* gone meanwhile: the card shows what it can */ }
+    }
   }
 
   async function cancel() {
@@ -426,6 +555,7 @@
     $("reset").addEventListener("click", () => resetForm());
     $("cancel").addEventListener("click", cancel);
     for (const radio of document.querySelectorAll("input[name=mode]")) radio.addEventListener("change", showMode);
+    window.addEventListener("resize", () => drawChart(state.charted));
     loadModels();
     try {
       const [info, schema] = await Promise.all([api("/api/info"), api("/api/settings")]);
