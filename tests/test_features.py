@@ -72,3 +72,21 @@ def test_bad_requests(caffe):
         VGGFeatures(partial, ["relu2_1"])
     with pytest.raises(ValueError):
         VGGFeatures(caffe, ["relu1_1"])(torch.rand(1, 4, 8, 8))
+
+
+def test_fewer_layers_per_call_stop_at_the_deepest_of_them(extractor):
+    image = rand_image(32, 32)
+    ran = []
+    hooks = [
+        extractor.net[name].register_forward_hook(lambda *_, name=name: ran.append(name))
+        for name in extractor.names
+    ]
+    try:
+        some = extractor(image, layers=["relu2_1", "relu1_1"])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert set(some) == {"relu1_1", "relu2_1"} and ran[-1] == "relu2_1"
+    assert torch.equal(some["relu2_1"], extractor(image)["relu2_1"])
+    with pytest.raises(ValueError, match="relu1_2"):
+        extractor(image, layers=["relu1_2"])

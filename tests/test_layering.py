@@ -67,11 +67,14 @@ CORE = {
         "weights",
     },
     "curves": {"errors", "io"},
+    "explain": {"features", "losses", "objective", "optimize", "settings"},
+    "figure": {"curves", "explain"},
     "driver": {"api", "checkpoint", "curves", "errors", "io", "optimize", "settings"},
     "cli": {
         "api",
         "arch",
         "checkpoint",
+        "cli_explain",
         "cli_fast",
         "console",
         "curves",
@@ -87,6 +90,16 @@ CORE = {
         "web",
     },
     "console": {"errors", "settings"},
+    "cli_explain": {
+        "api",
+        "console",
+        "errors",
+        "explain",
+        "figure",
+        "inputs",
+        "io",
+        "settings",
+    },
     "cli_fast": {
         "console",
         "errors",
@@ -203,7 +216,9 @@ def test_settings_choices_are_the_registries():
         assert fields[name].metadata["choices"] == names, name
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["apply", "--help"]])
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["train", "--help"], ["apply", "--help"], ["explain", "--help"]]
+)
 def test_import_and_help_do_not_load_torch(argv):
     code = (
         "import sys, painterly, painterly.cli\n"

@@ -5,6 +5,7 @@
     painterly info [--weights SOURCE]
     painterly resume CHECKPOINT
     painterly serve [--host H] [--port P] ...   (the web studio; needs painterly[web])
+    painterly explain CONTENT STYLE -o FIGURE   (what the network sees; needs painterly[plot])
 
 Flags are generated from the Settings fields. torch is imported only once a run starts,
 so ``--help`` and input errors answer at once.
@@ -31,6 +32,7 @@ from painterly.console import (
     Parser,
     StopAfterStep,
     add_setting_flags,
+    check_not_an_input,
     parse_style,
     progress_bar,
     say,
@@ -42,7 +44,7 @@ from painterly.inputs import Inputs, check_weights_file
 from painterly.settings import DEFAULT_CHECKPOINT_EVERY, WEIGHT_SOURCES, Settings
 from painterly.version import __version__
 
-COMMANDS = ("layers", "info", "resume", "serve", "train", "apply", "export", "models")
+COMMANDS = ("layers", "info", "resume", "serve", "train", "apply", "export", "models", "explain")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +76,7 @@ def _main(argv: list[str]) -> int:
                 "apply": _fast("cmd_apply"),
                 "export": _fast("cmd_export"),
                 "models": _fast("cmd_models"),
+                "explain": _cmd_explain,
             }
             return commands[argv[0]](argv[1:])
         return _cmd_stylize(argv)
@@ -161,7 +164,7 @@ def _cmd_stylize(argv: list[str]) -> int:
     from painterly.driver import Plan
 
     output = io.check_output_path(args.output)
-    _check_not_an_input(output, inputs.files())
+    check_not_an_input(output, inputs.files())
     ck_path = None
     if args.checkpoint is not None:
         ck_path = _check_checkpoint_path(Path(args.checkpoint), [*inputs.files(), str(output)])
@@ -308,13 +311,6 @@ def _check_plot_path(plot: str | None, others: list[str | None]) -> Path | None:
     return _check_checkpoint_path(path, [o for o in others if o is not None], "--plot")
 
 
-def _check_not_an_input(output: Path, inputs: list[str]) -> None:
-    target = output.resolve()
-    for source in inputs:
-        if Path(source).resolve() == target:
-            raise InputError(f"{output}: the output would overwrite the input {source}")
-
-
 def _cmd_layers(argv: list[str]) -> int:
     parser = Parser(prog=f"{PROG} layers", description="List the VGG19 layer names.")
     parser.parse_args(argv)
@@ -355,6 +351,12 @@ def _fast(name: str) -> Callable[[list[str]], int]:
         return int(getattr(cli_fast, name)(argv))
 
     return command
+
+
+def _cmd_explain(argv: list[str]) -> int:
+    from painterly.cli_explain import cmd_explain  # explain.py, figure.py: imported when used
+
+    return cmd_explain(argv)
 
 
 def _cmd_serve(argv: list[str]) -> int:

@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import typing
+from pathlib import Path
 from typing import Any, NoReturn
 
 from painterly.errors import InputError
@@ -88,6 +89,14 @@ def _said_default(text: str) -> tuple[str, str | None]:
     if not sep or not tail.endswith(")") or "(" in tail:
         return text, None
     return head, f"default: {tail[:-1]}"
+
+
+def check_not_an_input(output: Path, inputs: list[str]) -> None:
+    """An InputError if ``output`` is the same file as one of ``inputs``."""
+    target = output.resolve()
+    for source in inputs:
+        if Path(source).resolve() == target:
+            raise InputError(f"{output}: the output would overwrite the input {source}")
 
 
 def parse_style(text: str) -> tuple[str, float]:

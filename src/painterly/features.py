@@ -82,15 +82,22 @@ class VGGFeatures(nn.Module):
         """RGB [0, 1] -> the network's input space."""
         return image.index_select(1, self.perm) * self.gain - self.offset
 
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``(N, 3, H, W)`` in [0, 1] -> ``{layer: (N, C, h, w)}`` for the requested layers."""
+    def forward(
+        self, image: torch.Tensor, layers: Iterable[str] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """``(N, 3, H, W)`` in [0, 1] -> ``{layer: (N, C, h, w)}`` for the requested layers;
+        ``layers`` (some of those built) asks for fewer, and the pass stops at the deepest."""
         if image.dim() != 4 or image.shape[1] != 3:
             raise ValueError(f"expected an (N, 3, H, W) image, got {tuple(image.shape)}")
-        wanted = set(self.layers)
+        wanted = set(self.layers if layers is None else layers)
+        if not wanted <= set(self.layers):
+            raise ValueError(f"layers {sorted(wanted - set(self.layers))} were not built")
         out: dict[str, torch.Tensor] = {}
         x = self.preprocess(image)
         for name in self.names:
             x = self.net[name](x)
             if name in wanted:
                 out[name] = x
+                if len(out) == len(wanted):
+                    break
         return out

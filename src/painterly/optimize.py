@@ -7,7 +7,7 @@ import math
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -209,6 +209,41 @@ def _run_stage(
         targets = style_targets(features, stage.styles, settings, stage.regions)
     objective = Objective(extractor, targets, settings, autocast)
     live = _LiveStage(objective, stage.content, settings, start, at, resume)
+    return (yield from _steps(live, stage, at))
+
+
+class ObjectiveLike(Protocol):
+    """What the loop needs of an objective: targets computed once from an image, then the
+    loss of a batch against them (:class:`~painterly.objective.Objective` is one)."""
+
+    def content_targets(self, content: torch.Tensor) -> Any: ...
+
+    def __call__(
+        self, images: torch.Tensor, targets: Any
+    ) -> tuple[torch.Tensor, dict[str, float]]: ...
+
+
+def descend(
+    objective: ObjectiveLike,
+    target: torch.Tensor,
+    settings: Settings,
+    start: torch.Tensor,
+    steps: int,
+) -> Generator[Progress, None, torch.Tensor]:
+    """Optimise ``start`` for ``steps`` steps against any objective shaped like
+    :class:`Objective` (``content_targets(target)``, then ``objective(images, targets)``),
+    at one scale, with ``settings``' optimiser, learning rate and recovery from non-finite
+    steps; yields Progress after every step and returns the final raw image. The loop of
+    :func:`run` for other objectives (e.g. ``painterly explain``'s reconstructions)."""
+    at = _Position(0, steps, 0, 1, time.perf_counter())
+    live = _LiveStage(objective, target, settings, start, at, None)
+    return (yield from _steps(live, Stage(target, (), steps), at))
+
+
+def _steps(
+    live: _LiveStage, stage: Stage, at: _Position
+) -> Generator[Progress, None, torch.Tensor]:
+    """Advance ``live`` to the end of ``stage``, yielding Progress; returns the final image."""
     end = at.offset + stage.steps
     while live.step < end:
         if not live.advance():
@@ -237,7 +272,7 @@ class _LiveStage:
 
     def __init__(
         self,
-        objective: Objective,
+        objective: ObjectiveLike,
         content: torch.Tensor,
         settings: Settings,
         start: torch.Tensor,
