@@ -34,6 +34,15 @@ CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
+def report(lines: list[str], write: Path | None) -> None:
+    """Print a markdown section and, with ``write``, append it to that file."""
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if write:
+        with open(write, "a") as fh:
+            fh.write(text)
+
+
 class StyleEmbedding:
     """A picture's style as Magenta's style-prediction network sees it: the mean of its 100-d
     embeddings of ``crops`` square crops (``side`` px) spread along the long side of the

@@ -44,7 +44,7 @@ def main() -> int:
     args = p.parse_args()
 
     sys.path.insert(0, str(ROOT / "bench"))
-    from evaluate import Evaluator
+    from evaluate import Evaluator, report
 
     import painterly
 
@@ -107,11 +107,7 @@ def main() -> int:
             f"{ours['independent'] / ref['independent']:.2f}"
         )
         lines.append(f"| {row['pair']} | " + " | ".join(cells) + f" | {ratios} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.write:
-        with open(args.write, "a") as fh:
-            fh.write(text)
+    report(lines, args.write)
     return 0
 
 

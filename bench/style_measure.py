@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "images"
 sys.path.insert(0, str(ROOT / "bench"))
 
-from evaluate import StyleEmbedding  # noqa: E402
+from evaluate import StyleEmbedding, report  # noqa: E402
 from quality import PAIRS  # noqa: E402
 
 from painterly import io  # noqa: E402
@@ -87,11 +87,7 @@ def main() -> int:
     for f in sorted((SHARED / "content").iterdir()):
         name, d1, _ = nearest(embed(io.load_image(f)))
         lines.append(f"| {f.name} | {name} | {d1:.2f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.write:
-        with open(args.write, "a") as fh:
-            fh.write(text)
+    report(lines, args.write)
     return 0
 
 
