@@ -6,6 +6,7 @@
     painterly resume CHECKPOINT
     painterly serve [--host H] [--port P] ...   (the web studio; needs painterly[web])
     painterly explain CONTENT STYLE -o FIGURE   (what the network sees; needs painterly[plot])
+    painterly batch INPUT... -o DIR (--model M | --style S) ...   (folders x styles; --ray)
 
 Flags are generated from the Settings fields. torch is imported only once a run starts,
 so ``--help`` and input errors answer at once.
@@ -44,7 +45,18 @@ from painterly.inputs import Inputs, check_weights_file
 from painterly.settings import DEFAULT_CHECKPOINT_EVERY, WEIGHT_SOURCES, Settings
 from painterly.version import __version__
 
-COMMANDS = ("layers", "info", "resume", "serve", "train", "apply", "export", "models", "explain")
+COMMANDS = (
+    "layers",
+    "info",
+    "resume",
+    "serve",
+    "train",
+    "apply",
+    "export",
+    "models",
+    "explain",
+    "batch",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,6 +89,7 @@ def _main(argv: list[str]) -> int:
                 "export": _fast("cmd_export"),
                 "models": _fast("cmd_models"),
                 "explain": _cmd_explain,
+                "batch": _cmd_batch,
             }
             return commands[argv[0]](argv[1:])
         return _cmd_stylize(argv)
@@ -100,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Repaint a photo in the style of one or more paintings (Gatys et al.). "
         f"Other commands: '{PROG} layers' lists VGG19 layer names, '{PROG} info' shows the set-up, "
         f"'{PROG} resume CHECKPOINT' finishes an interrupted run, "
-        f"'{PROG} serve' starts the web studio.",
+        f"'{PROG} serve' starts the web studio, '{PROG} batch' runs folders of photos through "
+        f"many styles; fast styles: '{PROG} train', 'apply', 'export', 'models'; "
+        f"'{PROG} explain' shows what the network sees. Each has --help.",
     )
     parser.add_argument("content", help="the photo to repaint")
     parser.add_argument(
@@ -357,6 +372,12 @@ def _cmd_explain(argv: list[str]) -> int:
     from painterly.cli_explain import cmd_explain  # explain.py, figure.py: imported when used
 
     return cmd_explain(argv)
+
+
+def _cmd_batch(argv: list[str]) -> int:
+    from painterly.cli_batch import cmd_batch
+
+    return cmd_batch(argv)
 
 
 def _cmd_serve(argv: list[str]) -> int:

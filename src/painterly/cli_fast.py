@@ -212,8 +212,7 @@ def cmd_apply(argv: list[str]) -> int:
     for source, target in targets:
         image = fast.fit(io.load_image(source), args.size)
         result = fast.apply(model, image, args.preserve_color)
-        record = {"model": model.name, "model_record": model.record, "content": source}
-        io.save_image(result, target, record)
+        io.save_image(result, target, fast.apply_record(model, source))
         if not args.quiet:
             say(f"wrote {target}")
     return EXIT_OK

@@ -143,20 +143,21 @@ def show_progress(bar: Any, progress: Any) -> None:
         bar.update(1)
 
 
-def progress_bar(total: int, quiet: bool, initial: int = 0) -> Any:
+def progress_bar(total: int, quiet: bool, initial: int = 0, unit: str = "step") -> Any:
     if quiet or not sys.stderr.isatty():
         return None
     from tqdm import tqdm
 
-    # mininterval=0: a step is at least tens of milliseconds, so every step may redraw.
+    # mininterval=0: a step is at least tens of milliseconds, so every step may redraw;
+    # items of a batch may take a millisecond, so those redraw ten times a second.
     return tqdm(
         total=total,
         initial=initial,
-        unit="step",
+        unit=unit,
         file=sys.stderr,
         dynamic_ncols=True,
         leave=False,
-        mininterval=0,
+        mininterval=0 if unit == "step" else 0.1,
     )
 
 

@@ -198,6 +198,16 @@ def apply(model: Model, image: torch.Tensor, preserve_color: str = "none") -> to
     return with_content_colour(out, image) if preserve_color == "luminance" else out
 
 
+def apply_record(model: Model, content: str) -> dict[str, Any]:
+    """What an applied model's output carries in its metadata."""
+    return {
+        "painterly": __version__,
+        "model": model.name,
+        "model_record": model.record,
+        "content": content,
+    }
+
+
 def fit(image: torch.Tensor, size: int | None) -> torch.Tensor:
     """The image with its long side at ``size`` (None: as it is)."""
     return image if size is None else resize_long_side(image, size)
@@ -212,6 +222,7 @@ def _digest(source: Any) -> str | None:
 __all__ = [
     "Training",
     "apply",
+    "apply_record",
     "is_training_checkpoint",
     "load_checkpoint",
     "load_photos",

@@ -56,20 +56,31 @@ def load_image(source: ImageSource, max_pixels: int | None = DEFAULT_MAX_PIXELS)
     raise InputError(f"cannot read an image from a {type(source).__name__}")
 
 
-def open_image(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Open and fully decode an image file, turning every failure into one clear InputError.
+def decode_image(
+    data: bytes, name: str, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> torch.Tensor:
+    """:func:`load_image` of a file's bytes (read elsewhere: a batch's driver sends them to
+    its workers); ``name`` is the file's path, for messages."""
+    return _from_pil(open_image(Path(name), max_pixels, data))
+
+
+def open_image(
+    path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS, data: bytes | None = None
+) -> Image.Image:
+    """Open and fully decode an image file (or ``data``, that file's bytes), turning every
+    failure into one clear InputError.
 
     Pillow's own decompression-bomb guard stays on; ``max_pixels`` is checked first, from
     the header, so a huge declared size is refused before any memory is spent on it.
     """
-    if not path.exists():
+    if data is None and not path.exists():
         raise InputError(f"{path}: no such file")
-    if path.is_dir():
+    if data is None and path.is_dir():
         raise InputError(f"{path}: is a directory, not an image")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            with Image.open(path) as im:
+            with Image.open(path if data is None else BytesIO(data)) as im:
                 _check_pixels(path, im.width, im.height, max_pixels)
                 frames = getattr(im, "n_frames", 1)
                 im.load()
@@ -214,7 +225,23 @@ def save_image(
 ) -> Path:
     """Write atomically (temp file in the same folder, then rename); PNGs carry ``metadata``."""
     out = check_output_path(path)
-    fmt, options = FORMATS[out.suffix.lower()]
+    write_atomic(out, lambda fh: _save(image, out.suffix, metadata, fh), shared=True)
+    return out
+
+
+def encode_image(
+    image: torch.Tensor | Image.Image, suffix: str, metadata: dict[str, Any] | None = None
+) -> bytes:
+    """The bytes :func:`save_image` would write to a file ending in ``suffix``."""
+    buffer = BytesIO()
+    _save(image, suffix, metadata, buffer)
+    return buffer.getvalue()
+
+
+def _save(
+    image: torch.Tensor | Image.Image, suffix: str, metadata: dict[str, Any] | None, fh: BinaryIO
+) -> None:
+    fmt, options = FORMATS[suffix.lower()]
     pil = image if isinstance(image, Image.Image) else to_pil(image)
     options = dict(options)
     if fmt == "PNG" and metadata is not None:
@@ -222,8 +249,7 @@ def save_image(
         info.add_text(METADATA_KEY, json.dumps(metadata, sort_keys=True))
         info.add_text("Software", f"painterly {metadata.get('version', '')}".strip())
         options["pnginfo"] = info
-    write_atomic(out, lambda fh: pil.save(fh, format=fmt, **options), shared=True)
-    return out
+    pil.save(fh, format=fmt, **options)
 
 
 def write_atomic(path: Path, write: Callable[[BinaryIO], Any], shared: bool = False) -> None:
