@@ -39,7 +39,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP) -e '.[dev,web,onnx,plot,cluster]'
+	$(PIP) -e '.[dev,web,onnx,plot,cluster,video]'
 	@touch $@
 
 clean:

@@ -341,7 +341,7 @@ def _run(
 def _up_to_date(now: dict[str, Any], before: dict[str, Any] | None, folder: Path) -> bool:
     if before is None or before.get("status") != "done" or now["sha256"] is None:
         return False
-    same = all(before.get(k) == now[k] for k in ("input", "sha256", "style_sha256", "settings"))
+    same = all(before.get(k) == now[k] for k in ("sha256", "style_sha256", "settings"))
     return same and (folder / now["key"]).is_file()
 
 
@@ -349,7 +349,8 @@ def _task(item: Item, folder: Path, files: str) -> Task:
     """The item as a worker gets it: the photo's bytes (read here) or its path."""
     path = item.source.path
     if files == "shared":
-        return Task(item.key, str(path.resolve()), item.style, None, str(folder / item.key))
+        target = (folder / item.key).resolve()  # workers elsewhere have another cwd
+        return Task(item.key, str(path.resolve()), item.style, None, str(target))
     try:
         data: bytes | None = path.read_bytes()
     except OSError:

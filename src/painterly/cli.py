@@ -7,6 +7,7 @@
     painterly serve [--host H] [--port P] ...   (the web studio; needs painterly[web])
     painterly explain CONTENT STYLE -o FIGURE   (what the network sees; needs painterly[plot])
     painterly batch INPUT... -o DIR (--model M | --style S) ...   (folders x styles; --ray)
+    painterly video INPUT [STYLE ...] -o OUTPUT [--model M]   (clips; needs painterly[video])
 
 Flags are generated from the Settings fields. torch is imported only once a run starts,
 so ``--help`` and input errors answer at once.
@@ -56,6 +57,7 @@ COMMANDS = (
     "models",
     "explain",
     "batch",
+    "video",
 )
 
 
@@ -90,6 +92,7 @@ def _main(argv: list[str]) -> int:
                 "models": _fast("cmd_models"),
                 "explain": _cmd_explain,
                 "batch": _cmd_batch,
+                "video": _cmd_video,
             }
             return commands[argv[0]](argv[1:])
         return _cmd_stylize(argv)
@@ -114,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
         f"Other commands: '{PROG} layers' lists VGG19 layer names, '{PROG} info' shows the set-up, "
         f"'{PROG} resume CHECKPOINT' finishes an interrupted run, "
         f"'{PROG} serve' starts the web studio, '{PROG} batch' runs folders of photos through "
-        f"many styles; fast styles: '{PROG} train', 'apply', 'export', 'models'; "
+        f"many styles, '{PROG} video' stylises clips; fast styles: '{PROG} train', 'apply', "
+        "'export', 'models'; "
         f"'{PROG} explain' shows what the network sees. Each has --help.",
     )
     parser.add_argument("content", help="the photo to repaint")
@@ -378,6 +382,12 @@ def _cmd_batch(argv: list[str]) -> int:
     from painterly.cli_batch import cmd_batch
 
     return cmd_batch(argv)
+
+
+def _cmd_video(argv: list[str]) -> int:
+    from painterly.cli_video import cmd_video
+
+    return cmd_video(argv)
 
 
 def _cmd_serve(argv: list[str]) -> int:

@@ -165,24 +165,29 @@ RUNTIMES = ("auto", "torch", "onnxruntime")
 
 
 def load_model(
-    name_or_path: str | os.PathLike, backend: str = "auto", device: str = "auto"
+    name_or_path: str | os.PathLike,
+    backend: str = "auto",
+    device: str = "auto",
+    threads: int | None = None,
 ) -> Model:
     """A model file (``.safetensors`` or ``.onnx``) or bundled model, on the runtime asked
     for. ``auto``: ONNX Runtime on the CPU when it is installed (faster there:
-    docs/fast.md), else PyTorch; on a GPU, PyTorch."""
+    docs/fast.md), else PyTorch; on a GPU, PyTorch. ``threads``: ONNX Runtime's threads
+    (None: one per core; PyTorch's are set with torch.set_num_threads)."""
     if backend not in RUNTIMES:
         raise InputError(f"--runtime {backend}: expected one of {', '.join(RUNTIMES)}")
     if str(name_or_path).lower().endswith(".onnx"):
         if backend == "torch":
             raise InputError(f"{name_or_path}: an ONNX model runs on onnxruntime only")
-        return onnxrt.load(name_or_path)
+        return onnxrt.load(name_or_path, threads)
     where = runtime.resolve_device(device)
     on_ort = backend == "onnxruntime" or (
         backend == "auto" and where.type == "cpu" and onnxrt.available()
     )
     model = modelfile.load(name_or_path, "cpu" if on_ort else where)
     if on_ort:
-        return Model(onnxrt.OnnxNet(onnxrt.export_bytes(model)), model.record, model.source)
+        net = onnxrt.OnnxNet(onnxrt.export_bytes(model), threads)
+        return Model(net, model.record, model.source)
     return model
 
 

@@ -94,8 +94,9 @@ class OnnxNet:
         return torch.from_numpy(out[..., :height, :width].copy())
 
 
-def load(path: str | os.PathLike) -> Model:
-    """An ``.onnx`` model written by :func:`export`; a foreign or corrupt file is refused."""
+def load(path: str | os.PathLike, threads: int | None = None) -> Model:
+    """An ``.onnx`` model written by :func:`export`; a foreign or corrupt file is refused.
+    ``threads``: ONNX Runtime's threads (None: one per core)."""
     onnx = _require("onnx")
     source = Path(path)
     if not source.is_file():
@@ -109,7 +110,7 @@ def load(path: str | os.PathLike) -> Model:
     record = parse_record(meta, source, "an ONNX file")
     _require("onnxruntime")
     try:
-        net = OnnxNet(data)
+        net = OnnxNet(data, threads)
     except Exception as exc:
         raise InputError(f"{source}: ONNX Runtime cannot run it ({type(exc).__name__})") from None
     return Model(net, record, str(source))  # type: ignore[arg-type]

@@ -114,7 +114,7 @@ class Worker:
         self.max_pixels = self.settings.max_input_pixels
         if engine.kind == "fast":
             self.models = {
-                name: fast.load_model(path, engine.runtime, engine.device)
+                name: fast.load_model(path, engine.runtime, engine.device, engine.threads)
                 for name, path in self.styles.items()
             }
         else:  # VGG19, loaded once and shared by every item

@@ -1,0 +1,185 @@
+"""``painterly video``: a clip stylised with either engine; ``cli.main`` dispatches here.
+
+painterly video INPUT [STYLE ...] -o OUTPUT [--model MODEL] [--temporal T] ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from painterly.console import (
+    EXIT_OK,
+    PROG,
+    Parser,
+    add_setting_flags,
+    check_not_an_input,
+    parse_style,
+    progress_bar,
+    say,
+)
+from painterly.errors import InputError
+from painterly.settings import WEIGHT_SOURCES, Settings
+
+FAST_SETTINGS = ("size", "preserve_color", "device", "max_input_megapixels")
+COLOURS = ("none", "luminance")  # video.COLOURS (this module does not import torch)
+FLOW_PRESETS = ("ultrafast", "fast", "medium")  # flow.PRESETS
+DEFAULTS = {"temporal": 0.6, "frame_steps": 30, "codec": "libx264", "crf": 18}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(
+        prog=f"{PROG} video",
+        description="Stylise a clip: with --model (the fast engine, in real time) or with "
+        "paintings (the optimisation engine); the sound is copied. A killed run continues "
+        "when the same command is run again.",
+    )
+    p.add_argument("input", help="a video file (mp4, mov, mkv, webm) or a folder of frames")
+    p.add_argument(
+        "styles",
+        nargs="*",
+        metavar="STYLE",
+        help="painting(s): the optimisation engine; PATH:WEIGHT blends",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="a video file (.mp4 .mov .mkv .webm) or a folder for frame_00000.png ...",
+    )
+    p.add_argument(
+        "--model", metavar="MODEL", help="a trained model (file or bundled name): the fast engine"
+    )
+    p.add_argument(
+        "--temporal",
+        type=float,
+        default=DEFAULTS["temporal"],
+        metavar="T",
+        help="tie each frame to the previous one along the optical flow; 0: frame "
+        f"by frame, 1: strongest (default: {DEFAULTS['temporal']})",
+    )
+    p.add_argument(
+        "--frame-steps",
+        type=int,
+        default=DEFAULTS["frame_steps"],
+        metavar="N",
+        help="optimisation steps per frame after the first, which is a still "
+        f"(default: {DEFAULTS['frame_steps']})",
+    )
+    p.add_argument(
+        "--flow",
+        default="medium",
+        metavar="PRESET",
+        help="DIS optical-flow preset: ultrafast, fast or medium (default: medium)",
+    )
+    p.add_argument(
+        "--codec",
+        default=DEFAULTS["codec"],
+        help=f"video encoder, e.g. libx264, libx265, libvpx-vp9 (default: {DEFAULTS['codec']})",
+    )
+    p.add_argument(
+        "--crf",
+        type=int,
+        default=DEFAULTS["crf"],
+        metavar="N",
+        help=f"quality for x264, x265 and VP9; lower is better (default: {DEFAULTS['crf']})",
+    )
+    p.add_argument(
+        "--runtime",
+        default="auto",
+        choices=("auto", "torch", "onnxruntime"),
+        help="fast engine: auto is ONNX Runtime on the CPU when installed (default: auto)",
+    )
+    add_setting_flags(p, [f.name for f in dataclasses.fields(Settings)])
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    return p
+
+
+def cmd_video(argv: list[str]) -> int:
+    args = build_parser().parse_intermixed_args(argv)  # paintings may follow the options
+    given = {f.name for f in dataclasses.fields(Settings) if f.name in vars(args)}
+    _check(args, given)
+    source, output = Path(args.input), Path(args.output)
+    if source.is_dir() and not any(source.iterdir()):
+        raise InputError(f"{source}: an empty folder")
+    check_not_an_input(output, [str(source)])
+
+    from painterly import video, videoio  # torch and PyAV load here, after the cheap checks
+
+    output = videoio.check_output(output, args.codec)
+    settings = Settings().replace(**{k: getattr(args, k) for k in given})
+    reader = videoio.Reader(source, settings.max_input_pixels)
+    size = settings.size if ("size" in given or not args.model) else None
+    colour = getattr(args, "preserve_color", "none")
+    vs = video.VideoSettings(
+        size,
+        colour,
+        args.temporal,
+        args.flow,
+        args.frame_steps,
+        args.codec,
+        args.crf,
+        video.frames_per_segment(float(reader.info.rate), not args.model),
+    )
+    engine, record = _engine(args, settings.replace(preserve_color="none"))
+    key = video.fingerprint(source, record, vs)
+    bar = progress_bar(reader.info.frames or 0, args.quiet, unit="frame")
+    try:
+        video.run(
+            reader,
+            engine,
+            output,
+            vs,
+            key,
+            on_frame=(lambda _: bar.update(1)) if bar is not None else None,
+        )
+    except KeyboardInterrupt:
+        say("interrupted; run the same command again to continue from the last finished frames")
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    if not args.quiet:
+        say(f"wrote {output}")
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace, given: set[str]) -> None:
+    if bool(args.model) == bool(args.styles):
+        raise InputError(
+            "give paintings (the optimisation engine) or --model (the fast "
+            "engine), not both or neither"
+        )
+    if args.model:
+        extra = sorted(given - set(FAST_SETTINGS))
+        if extra:
+            flag = "--" + extra[0].replace("_", "-")
+            raise InputError(f"{flag} is for the optimisation engine (paintings), not --model")
+    if getattr(args, "preserve_color", "none") not in COLOURS:
+        raise InputError(f"--preserve-color {args.preserve_color}: video takes none or luminance")
+    if args.flow not in FLOW_PRESETS:
+        raise InputError(f"--flow {args.flow}: expected one of {', '.join(FLOW_PRESETS)}")
+    if "weights" in given and args.weights not in WEIGHT_SOURCES:
+        raise InputError(f"--weights {args.weights}: video takes {', '.join(WEIGHT_SOURCES)}")
+
+
+def _engine(args: argparse.Namespace, settings: Settings) -> tuple[Any, dict[str, Any]]:
+    """The engine, and what the run's fingerprint records of it."""
+    from painterly import fast, io, video
+
+    if args.model:
+        model = fast.load_model(args.model, args.runtime, settings.device)
+        return video.FastFrames(model), {"model": model.name, "record": model.record}
+    styles = tuple(parse_style(s) for s in args.styles)
+    for path, _ in styles:
+        io.load_image(path, settings.max_input_pixels)  # a clear error now
+    record = {
+        "styles": [[io.sha256_file(Path(p)), w] for p, w in styles],
+        "settings": settings.to_dict(),
+    }
+    return video.OptimFrames(styles, settings, args.frame_steps), record
+
+
+__all__ = ["build_parser", "cmd_video"]

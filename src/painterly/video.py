@@ -1,0 +1,339 @@
+"""Stylising a clip frame after frame with either engine, consistent over time, resumable.
+
+Per-frame stylisation flickers: small changes between frames flip the texture. After Ruder,
+Dosovitskiy & Brox (2016), each frame is tied to the previous result carried along the
+optical flow (DIS, computed on the *input* frames, from this frame back to the previous),
+where a forward/backward check says the flow can be trusted:
+
+- **fast engine** (a trained network): the network's output is blended with the previous
+  output warped to this frame, ``a * warped + (1 - a) * out`` with ``a = temporal * mask``;
+- **optimisation engine**: the first frame is a still (coarse to fine); every next frame
+  starts from the warped previous result (the photo where the flow is not trusted) and
+  runs ``frame_steps`` steps at full size with a temporal term,
+  ``weight * mean(mask * (x - warped)^2)``, beside content, style and TV. The style targets
+  are computed once, for the whole clip.
+
+``temporal`` 0 turns both off: frame by frame. ``luminance`` colour keeps each frame's
+colours (the result's brightness with the photo's chroma), after the temporal step.
+
+Resuming: the work folder beside the output (``.OUTPUT.painterly-video``) holds finished
+segments (a few frames each, already encoded), the last result frame and a state file.
+A killed run, rerun with the same command, continues after the last finished segment; the
+output is assembled (with the sound) only at the end. Memory does not grow with the clip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import shutil
+import warnings
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from painterly import api, fast, flow, io, videoio
+from painterly.errors import InputError, InputNotice
+from painterly.image import resize_long_side, with_content_colour
+from painterly.inputs import Inputs
+from painterly.objective import Objective, Term
+from painterly.optimize import descend
+from painterly.settings import Settings
+
+COLOURS = ("none", "luminance")
+TEMPORAL_WEIGHT = 200.0  # the temporal term's weight at --temporal 1 (docs/video.md)
+DEFAULT_TEMPORAL = 0.6
+DEFAULT_FRAME_STEPS = 30
+STATE = "state.json"
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """How a clip is made, beside the engine's own settings. ``size``: long side (None:
+    the clip's); ``temporal``: 0 (frame by frame) to 1; ``frame_steps``: optimisation
+    steps per frame after the first; ``segment``: frames per resumable segment."""
+
+    size: int | None = None
+    preserve_color: str = "none"
+    temporal: float = DEFAULT_TEMPORAL
+    flow: str = "medium"
+    frame_steps: int = DEFAULT_FRAME_STEPS
+    codec: str = videoio.DEFAULT_CODEC
+    crf: int = videoio.DEFAULT_CRF
+    segment: int = 24
+
+    def __post_init__(self) -> None:
+        if self.preserve_color not in COLOURS:
+            raise InputError(
+                f"--preserve-color {self.preserve_color}: video takes none or luminance"
+            )
+        if not 0 <= self.temporal <= 1:
+            raise InputError(f"--temporal {self.temporal}: must be between 0 and 1")
+        if self.frame_steps < 1 or self.segment < 1:
+            raise InputError(f"--frame-steps {self.frame_steps}: must be at least 1")
+        if self.size is not None and self.size < 16:
+            raise InputError(f"--size {self.size}: must be at least 16")
+        if not 0 <= self.crf <= 63:
+            raise InputError(f"--crf {self.crf}: must be between 0 and 63")
+
+
+class FastFrames:
+    """The feed-forward engine, frame by frame."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def first(self, frame: torch.Tensor) -> torch.Tensor:
+        return fast.apply(self.model, frame)
+
+    def next(
+        self, frame: torch.Tensor, warped: torch.Tensor, trust: torch.Tensor, temporal: float
+    ) -> torch.Tensor:
+        out = fast.apply(self.model, frame)
+        a = temporal * trust
+        return a * warped + (1 - a) * out
+
+    def record(self) -> dict[str, Any]:
+        return {"model": self.model.name, "model_record": self.model.record}
+
+
+class OptimFrames:
+    """The optimisation engine: the first frame as a still, then ``steps`` steps a frame
+    against the same style targets, with the temporal term."""
+
+    def __init__(
+        self, styles: tuple[tuple[str, float], ...], settings: Settings, steps: int
+    ) -> None:
+        self.styles, self.settings, self.steps = styles, settings, steps
+        self.job: api.Job | None = None
+
+    def _prepare(self, frame: torch.Tensor) -> api.Job:
+        """A still's job for ``frame``; the first one also gives the clip its style targets
+        (and loads VGG19), which every later frame shares."""
+        extractor = self.job.extractor if self.job is not None else None
+        job = api.prepare(Inputs.of(frame, self.styles), self.settings, extractor=extractor)
+        if self.job is None:
+            self.job = job
+        return job
+
+    def first(self, frame: torch.Tensor) -> torch.Tensor:
+        """``frame`` as a still, coarse to fine."""
+        (last,) = deque(self._prepare(frame).run(), maxlen=1)
+        return last.image()
+
+    def next(
+        self, frame: torch.Tensor, warped: torch.Tensor, trust: torch.Tensor, temporal: float
+    ) -> torch.Tensor:
+        job = self.job if self.job is not None else self._prepare(frame)  # resumed
+        device = job.content.device
+        frame, warped, trust = frame.to(device), warped.to(device), trust.to(device)
+        terms = {}
+        if temporal > 0:
+
+            def loss(images: torch.Tensor, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+                return (trust * (images - warped).pow(2)).mean()
+
+            terms["temporal"] = Term(temporal * TEMPORAL_WEIGHT, loss)
+        targets = job.stages[-1].targets
+        assert targets is not None
+        objective = Objective(job.extractor, targets, job.settings, job.autocast, terms)
+        start = (trust * warped + (1 - trust) * frame).contiguous()
+        stepping = descend(objective, frame, job.settings, start, self.steps)
+        try:
+            while True:
+                next(stepping)
+        except StopIteration as end:
+            return end.value.detach().clamp(0, 1).cpu()
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "styles": [[str(s), w] for s, w in self.styles],
+            "settings": self.settings.to_dict(),
+        }
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    """After each frame: its index, how many there are (None: unknown) and the seconds
+    the run has taken so far."""
+
+    frame: int
+    total: int | None
+    seconds: float
+
+
+def fingerprint(source: Path, engine: dict[str, Any], vs: VideoSettings) -> str:
+    """What a resumed run must share with the one that started: the clip's bytes (size and
+    time), the engine and the settings."""
+    stat = source.stat()
+    keys = {
+        "source": str(source.resolve()),
+        "size": stat.st_size,
+        "mtime": stat.st_mtime_ns,
+        "engine": engine,
+        "video": dataclasses.asdict(vs),
+    }
+    return hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class Work:
+    """The work folder of a run: finished segments, the last result frame, the state."""
+
+    def __init__(self, output: Path, key: str) -> None:
+        self.folder = output.with_name(f".{output.name}.painterly-video")
+        self.key = key
+        state = self._read()
+        if state is None or state.get("key") != key:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            state = {"key": key, "frames": 0, "segments": []}
+        self.folder.mkdir(exist_ok=True)
+        self.frames: int = state["frames"]
+        self.segments: list[str] = state["segments"]
+        for stray in self.folder.glob("*.part*"):  # a segment cut short by a kill
+            stray.unlink()
+
+    def _read(self) -> dict[str, Any] | None:
+        try:
+            return json.loads((self.folder / STATE).read_text())
+        except (OSError, ValueError):
+            return None
+
+    @property
+    def last_path(self) -> Path:
+        return self.folder / "last.png"
+
+    def commit(self, segment: Path | None, frames: int, last: torch.Tensor) -> None:
+        """A finished segment: in place, with the last result frame and the frame count."""
+        if segment is not None:
+            final = segment.with_name(segment.name.replace(".part", ""))
+            segment.rename(final)
+            self.segments.append(final.name)
+        io.save_image(last, self.last_path)
+        self.frames = frames
+        state = {"key": self.key, "frames": frames, "segments": self.segments}
+        io.write_atomic(self.folder / STATE, lambda fh: fh.write(json.dumps(state).encode()))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def run(
+    reader: videoio.Reader,
+    engine: FastFrames | OptimFrames,
+    output: Path,
+    vs: VideoSettings,
+    key: str,
+    on_frame: Callable[[Progress], None] | None = None,
+) -> Path:
+    """Stylise every frame of ``reader`` into ``output`` (a video file, with the sound, or a
+    folder of frames), resuming a run with the same ``key`` from its work folder."""
+    import time
+
+    began = time.perf_counter()
+    work = Work(output, key)
+    to_folder = output.is_dir() or not output.suffix
+    estimator = flow.Flow(vs.flow)
+    info = reader.info
+    previous = _resume_point(reader, work, vs)
+    encoder: videoio.Encoder | None = None
+    segment: Path | None = None
+    last_raw = previous[1] if previous else None
+    prev_gray = previous[0] if previous else None
+    done = work.frames
+    for index, frame, pts in reader.frames(work.frames):
+        frame = fit(frame, vs.size)
+        gray = flow.gray(frame)
+        if last_raw is None or vs.temporal == 0 or last_raw.shape != frame.shape:
+            raw = engine.first(frame)  # the first frame, or frame by frame
+        else:
+            back = estimator(gray, prev_gray)
+            trust = flow.reliable(back, estimator(prev_gray, gray))
+            warped = flow.warp(last_raw, back)
+            mask = torch.from_numpy(trust)[None, None]
+            raw = engine.next(frame, warped, mask, vs.temporal)
+        shown = with_content_colour(raw, frame) if vs.preserve_color == "luminance" else raw
+        if to_folder:
+            output.mkdir(exist_ok=True)
+            io.save_image(shown, output / videoio.FRAME_NAME.format(index))
+        else:
+            if encoder is None:
+                segment = work.folder / f"seg_{index:06d}.part.mp4"
+                size = videoio.even_size(shown.shape[-1], shown.shape[-2])
+                if index == 0 and size != (shown.shape[-1], shown.shape[-2]):
+                    warnings.warn(
+                        InputNotice(
+                            f"frames of {shown.shape[-1]}x{shown.shape[-2]} are cut to "
+                            f"{size[0]}x{size[1]}: yuv420 video needs even sides"
+                        ),
+                        stacklevel=2,
+                    )
+                encoder = videoio.Encoder(segment, info, size, vs.codec, vs.crf)
+            encoder.write(shown, pts if pts is not None else index)
+        done = index + 1
+        last_raw, prev_gray = raw, gray
+        if to_folder or done % vs.segment == 0:
+            if encoder is not None:
+                encoder.close()
+                encoder = None
+            work.commit(None if to_folder else segment, done, last_raw)
+        if on_frame is not None:
+            on_frame(Progress(index, info.frames, time.perf_counter() - began))
+    if encoder is not None:
+        encoder.close()
+        work.commit(segment, done, last_raw)
+    if done == 0:
+        raise InputError(f"{reader.path}: has no frames")
+    if not to_folder:
+        segments = [work.folder / name for name in work.segments]
+        videoio.assemble(segments, output, info, reader.path if info.audio else None)
+    work.remove()
+    return output
+
+
+def _resume_point(
+    reader: videoio.Reader, work: Work, vs: VideoSettings
+) -> tuple[np.ndarray, torch.Tensor] | None:
+    """(the previous input frame's gray, the last result) when resuming; None at the start."""
+    if work.frames == 0 or not work.last_path.is_file():
+        work.frames, work.segments = 0, []
+        return None
+    for _, frame, _ in reader.frames(work.frames - 1):
+        return flow.gray(fit(frame, vs.size)), io.load_image(work.last_path)
+    return None
+
+
+def fit(frame: torch.Tensor, size: int | None) -> torch.Tensor:
+    """A frame with its long side at ``size`` (None: as it is)."""
+    return frame if size is None or max(frame.shape[-2:]) == size else resize_long_side(frame, size)
+
+
+def frames_per_segment(rate: float, optimise: bool) -> int:
+    """Frames per resumable segment: one for the optimisation engine (every frame is worth
+    keeping), about a second's worth for the fast one (a second is cheap to redo)."""
+    return 1 if optimise else max(1, math.ceil(rate))
+
+
+__all__ = [
+    "COLOURS",
+    "DEFAULT_FRAME_STEPS",
+    "DEFAULT_TEMPORAL",
+    "FastFrames",
+    "OptimFrames",
+    "Progress",
+    "VideoSettings",
+    "Work",
+    "fingerprint",
+    "fit",
+    "frames_per_segment",
+    "run",
+]

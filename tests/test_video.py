@@ -1,0 +1,266 @@
+"""painterly video on tiny clips made here with PyAV (a textured picture moving by known
+steps, with a sine tone): both engines; frame rate, timestamps, rotation and sound kept;
+odd sizes; folders of frames; less flicker with --temporal; a killed run that resumes; and
+one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+av = pytest.importorskip("av", reason="painterly[video]")
+pytest.importorskip("cv2", reason="painterly[video]")
+
+from painterly import cli, flow, io, videoio  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = ["--model", "starry_night", "--runtime", "torch", "-q"]
+
+
+def scene(width: int, height: int, frame: int, step: int = 2) -> np.ndarray:
+    """A smooth coloured texture, panned ``step`` px right per frame: (H, W, 3) uint8."""
+    rng = np.random.default_rng(0)
+    big = rng.uniform(0, 255, size=(height // 4 + 8, (width + 64) // 4 + 8, 3))
+    big = np.kron(big, np.ones((4, 4, 1)))  # blocks of 4 px, then a blur
+    kernel = np.ones(5) / 5
+    for axis in (0, 1):
+        big = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="same"), axis, big)
+    x = 32 - step * frame
+    return big[8 : 8 + height, x : x + width].astype(np.uint8)
+
+
+def make_clip(
+    path: Path,
+    frames: int = 8,
+    size: tuple[int, int] = (64, 48),
+    rate: int = 12,
+    rotation: int = 0,
+    audio: bool = True,
+) -> Path:
+    """An H.264 clip (with an AAC tone when ``audio``) of the panning scene."""
+    width, height = size
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=rate)
+        video.width, video.height = width - width % 2, height - height % 2
+        video.pix_fmt = "yuv420p"
+        if rotation:
+            video.set_display_rotation(rotation)
+        sound = out.add_stream("aac", rate=22050) if audio else None
+        for n in range(frames):
+            image = scene(video.width, video.height, n)
+            for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+        if sound is not None:
+            samples = int(22050 * frames / rate)
+            t = np.arange(samples) / 22050
+            tone = (0.3 * np.sin(2 * math.pi * 440 * t)).astype(np.float32)[None]
+            frame = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+            frame.sample_rate = 22050
+            for packet in [*sound.encode(frame), *sound.encode(None)]:
+                out.mux(packet)
+    return path
+
+
+def packets(path: Path, kind: str) -> list[tuple[int | None, bytes]]:
+    with av.open(str(path)) as container:
+        stream = getattr(container.streams, kind)[0]
+        return [(p.pts, bytes(p)) for p in container.demux(stream) if p.size]
+
+
+def frames_of(path: Path) -> list[torch.Tensor]:
+    return [image for _, image, _ in videoio.Reader(path).frames()]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("clip") / "pan.mp4")
+
+
+def test_fast_video_keeps_rate_timestamps_and_sound(clip, tmp_path):
+    out = tmp_path / "out.mp4"
+    assert cli.main(["video", str(clip), "-o", str(out), *FAST]) == 0
+    src, res = videoio.Reader(clip).info, videoio.Reader(out).info
+    assert (res.width, res.height, res.rate, res.time_base) == (64, 48, Fraction(12), src.time_base)
+    assert res.frames == 8 and res.duration == pytest.approx(src.duration)
+    source_times = sorted(p for p, _ in packets(clip, "video"))  # in display order
+    assert [p for p, _ in packets(out, "video")] == source_times
+    assert packets(out, "audio") == packets(clip, "audio")  # copied, byte for byte
+    assert not list(tmp_path.glob(".*"))  # no work folder or temporary file left
+
+
+def test_rotation_is_kept_and_odd_sizes_are_cut_with_a_note(tmp_path, capsys):
+    rotated = make_clip(tmp_path / "rot.mp4", frames=3, rotation=90, audio=False)
+    assert cli.main(["video", str(rotated), "-o", str(tmp_path / "r.mp4"), *FAST]) == 0
+    assert videoio.Reader(tmp_path / "r.mp4").info.rotation == 90
+    frames = tmp_path / "odd"
+    frames.mkdir()
+    for n in range(3):
+        io.save_image(torch.rand(1, 3, 47, 63), frames / videoio.FRAME_NAME.format(n))
+    assert cli.main(["video", str(frames), "-o", str(tmp_path / "o.mkv"), *FAST[:-1]]) == 0
+    assert "63x47 are cut to 62x46" in capsys.readouterr().err
+    info = videoio.Reader(tmp_path / "o.mkv").info
+    assert (info.width, info.height, info.frames or 3) == (62, 46, 3)
+
+
+def test_folders_of_frames_in_and_out(clip, tmp_path):
+    out = tmp_path / "frames"
+    assert cli.main(["video", str(clip), "-o", str(out), *FAST, "--temporal", "0"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [videoio.FRAME_NAME.format(n) for n in range(8)]
+    again = tmp_path / "again.mp4"
+    assert cli.main(["video", str(out), "-o", str(again), *FAST]) == 0
+    assert videoio.Reader(again).info.frames == 8
+
+
+def mean_warping_error(source: Path, result: Path) -> float:
+    """Lai et al.'s warping error of ``result`` with the flow and trust of ``source``."""
+    inputs, outputs = frames_of(source), frames_of(result)
+    dis = flow.Flow("medium")
+    errors = []
+    for t in range(len(inputs) - 1):
+        a, b = flow.gray(inputs[t]), flow.gray(inputs[t + 1])
+        forward = dis(a, b)
+        trust = flow.reliable(forward, dis(b, a))
+        errors.append(flow.warping_error(outputs[t], outputs[t + 1], forward, trust))
+    return float(np.mean(errors))
+
+
+def test_temporal_blending_flickers_less_than_frame_by_frame(clip, tmp_path):
+    runs = {}
+    for temporal in ("0", "0.8"):
+        out = tmp_path / f"t{temporal}.mp4"
+        argv = ["video", str(clip), "-o", str(out), *FAST, "--temporal", temporal, "--crf", "0"]
+        assert cli.main(argv) == 0
+        runs[temporal] = mean_warping_error(clip, out)
+    assert runs["0.8"] < 0.7 * runs["0"], runs
+
+
+def test_optimisation_engine_video(clip, tmp_path, images):
+    out = tmp_path / "o.mp4"
+    argv = [
+        "video",
+        str(clip),
+        str(images["the_scream"]),
+        "-o",
+        str(out),
+        "--size",
+        "32",
+        "--steps",
+        "3",
+        "--frame-steps",
+        "2",
+        "--seed",
+        "0",
+        "-q",
+    ]
+    assert cli.main(argv) == 0
+    info = videoio.Reader(out).info
+    assert (info.width, info.height, info.frames) == (32, 24, 8)
+
+
+def test_a_killed_run_continues_from_its_last_finished_frames(tmp_path, images):
+    clip = make_clip(tmp_path / "long.mp4", frames=8)
+    out = tmp_path / "out.mp4"
+    argv = [
+        "video",
+        str(clip),
+        str(images["the_scream"]),
+        "-o",
+        str(out),
+        "--size",
+        "32",
+        "--steps",
+        "3",
+        "--frame-steps",
+        "25",
+        "--seed",
+        "0",
+        "-q",
+    ]
+    state = tmp_path / ".out.mp4.painterly-video" / "state.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "painterly", *argv],
+        cwd=ROOT,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and process.poll() is None:
+            if state.is_file() and json.loads(state.read_text())["frames"] >= 2:
+                break
+            time.sleep(0.02)
+    finally:
+        process.kill()
+        process.wait()
+    done = json.loads(state.read_text())["frames"]
+    assert 2 <= done < 8 and not out.exists(), "killed too late to show a resume"
+    assert cli.main(argv) == 0
+    assert videoio.Reader(out).info.frames == 8
+    assert packets(out, "audio") == packets(clip, "audio")
+    assert not state.parent.exists()
+
+
+@pytest.mark.parametrize(
+    ("make", "extra", "message"),
+    [
+        (lambda p: (p.write_text("not a video"), p)[1], [], "not a video PyAV can read"),
+        (lambda p: (p.write_bytes(p.read_bytes()[:1500]), p)[1], [], "not a video PyAV can"),
+        (lambda p: p.parent / "nothing.mp4", [], "no such file"),
+        ("audio_only", [], "has no video stream"),
+        ("empty_dir", [], "empty folder"),
+        ("dir_without_frames", [], "needs frame_00000.png"),
+        (None, ["--codec", "nonesuch"], "--codec nonesuch: not an encoder"),
+        (None, ["-o", "SAME"], "would overwrite the input"),
+        (None, ["-o", "out.avi"], "unknown video format"),
+        (None, ["--temporal", "2"], "--temporal 2.0: must be between 0 and 1"),
+        (None, ["--steps", "3"], "--steps is for the optimisation engine"),
+        (None, ["--preserve-color", "histogram"], "video takes none or luminance"),
+        (None, ["STYLE"], "not both or neither"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    clip, tmp_path, images, capsys, make, extra, message
+):
+    source = tmp_path / "in.mp4"
+    source.write_bytes(clip.read_bytes())
+    if make == "audio_only":
+        with av.open(str(source), "w") as out:
+            sound = out.add_stream("aac", rate=22050)
+            tone = av.AudioFrame.from_ndarray(
+                np.zeros((1, 2048), np.float32), format="fltp", layout="mono"
+            )
+            tone.sample_rate = 22050
+            for packet in [*sound.encode(tone), *sound.encode(None)]:
+                out.mux(packet)
+    elif make == "empty_dir":
+        source = tmp_path / "empty"
+        source.mkdir()
+    elif make == "dir_without_frames":
+        source = tmp_path / "frames"
+        source.mkdir()
+        (source / "image.png").write_bytes(b"")
+    elif make is not None:
+        source = make(source)
+    output = ["-o", str(tmp_path / "out.mp4")]
+    if "-o" in extra:
+        value = extra[extra.index("-o") + 1]
+        output = ["-o", str(source) if value == "SAME" else str(tmp_path / value)]
+        extra = []
+    extra = [str(images["starry_night"]) if e == "STYLE" else e for e in extra]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert cli.main(["video", str(source), *output, *FAST, *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
