@@ -96,13 +96,13 @@ def one_run(kind: str, executor_name: str, photos: Path, out: Path) -> tuple[flo
     items = batch.plan(sources, [engine.styles[0].name], batch.DEFAULT_NAME)
     ticks: list[float] = []
     began = time.perf_counter()
-    executor = executor_for(executor_name, engine)
-    try:
-        summary = batch.run(
-            items, engine, out, executor, on_result=lambda i, r: ticks.append(time.perf_counter())
-        )
-    finally:
-        executor.close()
+    summary = batch.run(
+        items,
+        engine,
+        out,
+        lambda: executor_for(executor_name, engine),
+        on_result=lambda i, r: ticks.append(time.perf_counter()),
+    )
     total = time.perf_counter() - began
     assert summary.done == len(items) and not summary.failed, summary
     steady = (len(ticks) - 1) / (ticks[-1] - ticks[0]) if len(ticks) > 1 else float("nan")

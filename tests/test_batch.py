@@ -285,7 +285,7 @@ def test_batch_refuses_a_file_as_output_folder_and_a_second_driver(tmp_path, cap
     out = tmp_path / "out"
     out.mkdir()
     with batch._Lock(out), pytest.raises(InputError, match="another batch is writing"):
-        batch.run([], None, out, batch.InProcess(None))
+        batch.run([], None, out, lambda: batch.InProcess(None))
 
 
 # --- a process pool that loses a process; a driver killed mid-batch ------------------------

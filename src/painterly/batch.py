@@ -243,13 +243,15 @@ def run(
     items: Sequence[Item],
     engine: Engine,
     folder: Path,
-    executor: Any,
+    start: Callable[[], Any],
     *,
     files: str = "driver",
     on_start: Callable[[int, int], None] | None = None,
     on_result: Callable[[Item, Result], None] | None = None,
 ) -> Summary:
     """Run the items not yet done into ``folder``; the manifest records each as it ends.
+    ``start()`` gives the executor, called only when there is work (a rerun with nothing
+    to do starts no workers); it is closed at the end.
 
     ``files``: ``driver`` (the driver reads each photo and sends its bytes; the result comes
     back and the driver writes it: workers need no shared storage) or ``shared`` (workers
@@ -269,7 +271,7 @@ def run(
                 items,
                 engine,
                 folder,
-                executor,
+                start,
                 files,
                 manifest,
                 records,
@@ -285,7 +287,7 @@ def _run(
     items: Sequence[Item],
     engine: Engine,
     folder: Path,
-    executor: Any,
+    start: Callable[[], Any],
     files: str,
     manifest: Manifest,
     records: dict[str, dict[str, Any]],
@@ -312,7 +314,28 @@ def _run(
         on_start(len(todo), summary.skipped)
     by_key = {item.key: item for item in todo}
     tasks = (_task(item, folder, files) for item in todo)
-    for result in executor.map(tasks):
+    executor = start() if todo else None
+    try:
+        results = executor.map(tasks) if executor is not None else iter(())
+        _collect(results, by_key, identity, folder, manifest, summary, on_result)
+    finally:
+        if executor is not None:
+            executor.close()
+    summary.seconds = time.perf_counter() - began
+    return summary
+
+
+def _collect(
+    results: Iterator[Result],
+    by_key: dict[str, Item],
+    identity: Callable[[Item], dict[str, Any]],
+    folder: Path,
+    manifest: Manifest,
+    summary: Summary,
+    on_result: Callable[[Item, Result], None] | None,
+) -> None:
+    """Write each result that comes back, and its record."""
+    for result in results:
         item = by_key[result.key]
         error = result.error
         if error is None and result.data is not None:
@@ -334,8 +357,6 @@ def _run(
             summary.failed.append((item, error))
         if on_result is not None:
             on_result(item, Result(result.key, error, result.seconds, None, result.worker))
-    summary.seconds = time.perf_counter() - began
-    return summary
 
 
 def _up_to_date(now: dict[str, Any], before: dict[str, Any] | None, folder: Path) -> bool:

@@ -115,11 +115,17 @@ def cmd_batch(argv: list[str]) -> int:
     engine = _engine(args, settings, given)
     sources = batch.find_inputs(args.inputs, args.recursive, exclude=folder)
     items = batch.plan(sources, [s.name for s in engine.styles], args.name)
-    executor = _executor(args, engine)
+    # A new folder has nothing up to date: workers start now, so that a problem with them
+    # (e.g. Ray) is a clean exit 2 before anything is written. A rerun starts them only
+    # once it knows there is work.
+    started = _executor(args, engine) if not (folder / batch.MANIFEST).exists() else None
     try:
-        summary = _run(batch, items, engine, folder, executor, args)
+        summary = _run(
+            batch, items, engine, folder, lambda: started or _executor(args, engine), args
+        )
     finally:
-        executor.close()
+        if started is not None:
+            started.close()  # closing twice is harmless
     return _report(summary, folder, args.quiet)
 
 
@@ -199,7 +205,7 @@ def _executor(args: argparse.Namespace, engine: Any) -> Any:
 
 
 def _run(
-    batch: Any, items: list[Any], engine: Any, folder: Path, executor: Any, args: argparse.Namespace
+    batch: Any, items: list[Any], engine: Any, folder: Path, start: Any, args: argparse.Namespace
 ) -> Any:
     bar: Any = None
     failed = 0
@@ -223,7 +229,7 @@ def _run(
             items,
             engine,
             folder,
-            executor,
+            start,
             files=args.files,
             on_start=on_start,
             on_result=on_result,
