@@ -59,16 +59,8 @@ def frames(path: Path) -> list[torch.Tensor]:
 def flicker(inputs: list[torch.Tensor], outputs: list[torch.Tensor]) -> float:
     from painterly import flow
 
-    dis = flow.Flow("medium")
-    errors = []
-    for t in range(len(inputs) - 1):
-        a, b = flow.gray(inputs[t]), flow.gray(inputs[t + 1])
-        forward = dis(a, b)
-        trust = flow.reliable(forward, dis(b, a))
-        out_a = _fit(outputs[t], inputs[t])
-        out_b = _fit(outputs[t + 1], inputs[t])
-        errors.append(flow.warping_error(out_a, out_b, forward, trust))
-    return float(np.mean(errors))
+    fitted = [_fit(o, i) for o, i in zip(outputs, inputs, strict=True)]
+    return flow.clip_warping_error(inputs, fitted)
 
 
 def _fit(image: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -85,3 +85,10 @@ def test_bad_presets_and_sizes_are_refused():
         flow.Flow("slow")
     with pytest.raises(ValueError, match="different sizes"):
         flow.Flow()(np.zeros((4, 4), np.uint8), np.zeros((4, 5), np.uint8))
+
+
+def test_clip_warping_error_is_zero_for_a_still_clip_and_grows_with_flicker():
+    a, b = shifted_pair(1, 0)
+    assert flow.clip_warping_error([a, a, a], [a, a, a]) < 1e-12
+    noisy = [(x + 0.1 * torch.randn_like(x)).clamp(0, 1) for x in (a, b)]
+    assert flow.clip_warping_error([a, b], noisy) > 20 * flow.clip_warping_error([a, b], [a, b])

@@ -125,15 +125,7 @@ def test_folders_of_frames_in_and_out(clip, tmp_path):
 
 def mean_warping_error(source: Path, result: Path) -> float:
     """Lai et al.'s warping error of ``result`` with the flow and trust of ``source``."""
-    inputs, outputs = frames_of(source), frames_of(result)
-    dis = flow.Flow("medium")
-    errors = []
-    for t in range(len(inputs) - 1):
-        a, b = flow.gray(inputs[t]), flow.gray(inputs[t + 1])
-        forward = dis(a, b)
-        trust = flow.reliable(forward, dis(b, a))
-        errors.append(flow.warping_error(outputs[t], outputs[t + 1], forward, trust))
-    return float(np.mean(errors))
+    return flow.clip_warping_error(frames_of(source), frames_of(result))
 
 
 def test_temporal_blending_flickers_less_than_frame_by_frame(clip, tmp_path):

@@ -6,7 +6,6 @@ painterly batch INPUT [INPUT ...] -o OUTPUT_DIR (--model MODEL ... | --style STY
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -16,15 +15,14 @@ from painterly.console import (
     EXIT_OK,
     PROG,
     Parser,
-    add_setting_flags,
+    add_engine_flags,
+    given_settings,
     progress_bar,
     say,
 )
 from painterly.errors import InputError
 from painterly.settings import INITS, WEIGHT_SOURCES, Settings
 
-# Settings the feed-forward engine takes; every other one is the optimisation engine's.
-FAST_SETTINGS = ("size", "preserve_color", "device", "max_input_megapixels")
 FAST_COLOURS = ("none", "luminance")
 FILES = ("driver", "shared")  # batch.FILES
 DEFAULT_NAME = "{stem}__{style}.png"  # batch.DEFAULT_NAME (this module does not import torch)
@@ -86,13 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sent from here and results come back here; shared: workers read and write these "
         "paths themselves, which every node must see (default: driver)",
     )
-    p.add_argument(
-        "--runtime",
-        default="auto",
-        choices=("auto", "torch", "onnxruntime"),
-        help="fast engine: auto is ONNX Runtime on the CPU when installed (default: auto)",
-    )
-    add_setting_flags(p, [f.name for f in dataclasses.fields(Settings)])
+    add_engine_flags(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     return p
 
@@ -131,20 +123,13 @@ def cmd_batch(argv: list[str]) -> int:
 
 def _settings(args: argparse.Namespace) -> tuple[Settings, set[str]]:
     """The Settings the flags give, and which fields were given."""
-    given = {f.name for f in dataclasses.fields(Settings) if f.name in vars(args)}
+    given = given_settings(args, bool(args.model), "--style")
     if "weights" in given and args.weights not in WEIGHT_SOURCES:
         raise InputError(f"--weights {args.weights}: a batch takes {', '.join(WEIGHT_SOURCES)}")
     if "init" in given and args.init not in INITS:
         raise InputError(f"--init {args.init}: a batch starts every item from its own photo")
-    if args.model:
-        extra = sorted(given - set(FAST_SETTINGS))
-        if extra:
-            flag = "--" + extra[0].replace("_", "-")
-            raise InputError(f"{flag} is for the optimisation engine (--style), not --model")
-        if getattr(args, "preserve_color", "none") not in FAST_COLOURS:
-            raise InputError(
-                f"--preserve-color {args.preserve_color}: --model takes none or luminance"
-            )
+    if args.model and getattr(args, "preserve_color", "none") not in FAST_COLOURS:
+        raise InputError(f"--preserve-color {args.preserve_color}: --model takes none or luminance")
     return Settings().replace(**{k: getattr(args, k) for k in given}), given
 
 

@@ -6,7 +6,6 @@ painterly video INPUT [STYLE ...] -o OUTPUT [--model MODEL] [--temporal T] ...
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,9 @@ from painterly.console import (
     EXIT_OK,
     PROG,
     Parser,
-    add_setting_flags,
+    add_engine_flags,
     check_not_an_input,
+    given_settings,
     parse_style,
     progress_bar,
     say,
@@ -23,7 +23,6 @@ from painterly.console import (
 from painterly.errors import InputError
 from painterly.settings import WEIGHT_SOURCES, Settings
 
-FAST_SETTINGS = ("size", "preserve_color", "device", "max_input_megapixels")
 COLOURS = ("none", "luminance")  # video.COLOURS (this module does not import torch)
 FLOW_PRESETS = ("ultrafast", "fast", "medium")  # flow.PRESETS
 DEFAULTS = {"temporal": 0.6, "frame_steps": 30, "codec": "libx264", "crf": 18}
@@ -86,21 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"quality for x264, x265 and VP9; lower is better (default: {DEFAULTS['crf']})",
     )
-    p.add_argument(
-        "--runtime",
-        default="auto",
-        choices=("auto", "torch", "onnxruntime"),
-        help="fast engine: auto is ONNX Runtime on the CPU when installed (default: auto)",
-    )
-    add_setting_flags(p, [f.name for f in dataclasses.fields(Settings)])
+    add_engine_flags(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     return p
 
 
 def cmd_video(argv: list[str]) -> int:
     args = build_parser().parse_intermixed_args(argv)  # paintings may follow the options
-    given = {f.name for f in dataclasses.fields(Settings) if f.name in vars(args)}
-    _check(args, given)
+    _check(args)
+    given = given_settings(args, bool(args.model), "paintings")
+    if "weights" in given and args.weights not in WEIGHT_SOURCES:
+        raise InputError(f"--weights {args.weights}: video takes {', '.join(WEIGHT_SOURCES)}")
     source, output = Path(args.input), Path(args.output)
     if source.is_dir() and not any(source.iterdir()):
         raise InputError(f"{source}: an empty folder")
@@ -146,23 +141,16 @@ def cmd_video(argv: list[str]) -> int:
     return EXIT_OK
 
 
-def _check(args: argparse.Namespace, given: set[str]) -> None:
+def _check(args: argparse.Namespace) -> None:
     if bool(args.model) == bool(args.styles):
         raise InputError(
             "give paintings (the optimisation engine) or --model (the fast "
             "engine), not both or neither"
         )
-    if args.model:
-        extra = sorted(given - set(FAST_SETTINGS))
-        if extra:
-            flag = "--" + extra[0].replace("_", "-")
-            raise InputError(f"{flag} is for the optimisation engine (paintings), not --model")
     if getattr(args, "preserve_color", "none") not in COLOURS:
         raise InputError(f"--preserve-color {args.preserve_color}: video takes none or luminance")
     if args.flow not in FLOW_PRESETS:
         raise InputError(f"--flow {args.flow}: expected one of {', '.join(FLOW_PRESETS)}")
-    if "weights" in given and args.weights not in WEIGHT_SOURCES:
-        raise InputError(f"--weights {args.weights}: video takes {', '.join(WEIGHT_SOURCES)}")
 
 
 def _engine(args: argparse.Namespace, settings: Settings) -> tuple[Any, dict[str, Any]]:

@@ -65,6 +65,33 @@ def add_setting_flags(parser: argparse.ArgumentParser, names: list[str]) -> None
         parser.add_argument(f"--{f.name.replace('_', '-')}", default=argparse.SUPPRESS, **kwargs)
 
 
+# The Settings the feed-forward engine takes; every other one is the optimisation engine's.
+FAST_SETTINGS = ("size", "preserve_color", "device", "max_input_megapixels")
+
+
+def add_engine_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of a command that runs either engine (batch, video): ``--runtime`` for
+    the fast engine, and a flag for every Settings field."""
+    parser.add_argument(
+        "--runtime",
+        default="auto",
+        choices=("auto", "torch", "onnxruntime"),
+        help="fast engine: auto is ONNX Runtime on the CPU when installed (default: auto)",
+    )
+    add_setting_flags(parser, [f.name for f in dataclasses.fields(Settings)])
+
+
+def given_settings(args: argparse.Namespace, model: bool, engine: str) -> set[str]:
+    """The Settings fields given as flags; with ``model`` (the fast engine), an InputError
+    for a flag only the optimisation engine takes (``engine``: how its styles are given)."""
+    given = {f.name for f in dataclasses.fields(Settings) if f.name in vars(args)}
+    extra = sorted(given - set(FAST_SETTINGS)) if model else []
+    if extra:
+        flag = "--" + extra[0].replace("_", "-")
+        raise InputError(f"{flag} is for the optimisation engine ({engine}), not --model")
+    return given
+
+
 def _flag_help(f: dataclasses.Field[Any]) -> str:
     """The field's help with its default and its bounds in one parenthesis, from the field's
     metadata; a help text that ends by saying what its default means ("... (default:

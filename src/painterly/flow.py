@@ -117,4 +117,28 @@ def warping_error(
     return float((squared * m).sum() / m.sum().clamp(min=1))
 
 
-__all__ = ["PRESETS", "Flow", "gray", "reliable", "require_cv2", "warp", "warping_error"]
+def clip_warping_error(
+    inputs: list[torch.Tensor], outputs: list[torch.Tensor], preset: str = "medium"
+) -> float:
+    """The mean :func:`warping_error` of consecutive ``outputs`` over a clip, with the flow
+    and trust of the consecutive ``inputs`` (the same sizes)."""
+    dis = Flow(preset)
+    errors = []
+    for t in range(len(inputs) - 1):
+        a, b = gray(inputs[t]), gray(inputs[t + 1])
+        forward = dis(a, b)
+        trust = reliable(forward, dis(b, a))
+        errors.append(warping_error(outputs[t], outputs[t + 1], forward, trust))
+    return float(np.mean(errors)) if errors else 0.0
+
+
+__all__ = [
+    "PRESETS",
+    "Flow",
+    "clip_warping_error",
+    "gray",
+    "reliable",
+    "require_cv2",
+    "warp",
+    "warping_error",
+]
