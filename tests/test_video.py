@@ -99,6 +99,26 @@ def test_fast_video_keeps_rate_timestamps_and_sound(clip, tmp_path):
     assert not list(tmp_path.glob(".*"))  # no work folder or temporary file left
 
 
+def test_a_variable_frame_rate_keeps_every_timestamp(tmp_path):
+    clip = tmp_path / "vfr.mkv"
+    times = [0, 40, 120, 130, 250, 400]  # milliseconds apart, unevenly
+    with av.open(str(clip), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video.codec_context.time_base = Fraction(1, 1000)
+        video.options = {"bf": "0"}
+        for n, pts in enumerate(times):
+            frame = av.VideoFrame.from_ndarray(scene(64, 48, n), format="rgb24")
+            frame.pts, frame.time_base = pts, Fraction(1, 1000)
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+    source_times = [p for p, _ in packets(clip, "video")]
+    assert cli.main(["video", str(clip), "-o", str(tmp_path / "out.mkv"), *FAST]) == 0
+    assert [p for p, _ in packets(tmp_path / "out.mkv", "video")] == source_times
+
+
 def test_rotation_is_kept_and_odd_sizes_are_cut_with_a_note(tmp_path, capsys):
     rotated = make_clip(tmp_path / "rot.mp4", frames=3, rotation=90, audio=False)
     assert cli.main(["video", str(rotated), "-o", str(tmp_path / "r.mp4"), *FAST]) == 0
