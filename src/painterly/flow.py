@@ -95,13 +95,15 @@ def reliable(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     cannot: pixels of ``a`` whose flow ``backward`` (b -> a) does not bring back (occluded
     in ``b``, or a wrong flow), and motion boundaries."""
     back = _remap(np.ascontiguousarray(backward), forward)  # b -> a, read at p + w(p)
-    round_trip = np.sum((forward + back) ** 2, axis=-1)
-    sizes = np.sum(forward**2, axis=-1) + np.sum(back**2, axis=-1)
-    occluded = round_trip > CONSISTENCY_A * sizes + CONSISTENCY_B
-    du = np.gradient(forward[..., 0])
-    dv = np.gradient(forward[..., 1])
+    # Component by component: a reduction over a last axis of 2 is ten times slower.
+    u, v = np.ascontiguousarray(forward[..., 0]), np.ascontiguousarray(forward[..., 1])
+    bu, bv = np.ascontiguousarray(back[..., 0]), np.ascontiguousarray(back[..., 1])
+    size = u * u + v * v
+    round_trip = (u + bu) ** 2 + (v + bv) ** 2
+    occluded = round_trip > CONSISTENCY_A * (size + bu * bu + bv * bv) + CONSISTENCY_B
+    du, dv = np.gradient(u), np.gradient(v)
     gradient = du[0] ** 2 + du[1] ** 2 + dv[0] ** 2 + dv[1] ** 2
-    boundary = gradient > BOUNDARY_C * np.sum(forward**2, axis=-1) + BOUNDARY_D
+    boundary = gradient > BOUNDARY_C * size + BOUNDARY_D
     return (~(occluded | boundary)).astype(np.float32)
 
 
