@@ -60,6 +60,12 @@ def test_find_inputs_takes_files_folders_and_globs_once_each(tmp_path):
         ("photo0001.png", ""),
         ("photo0000.png", "sub"),
     ]
+    pattern = batch.find_inputs([str(tmp_path / "a" / "**" / "*")], recursive=True)
+    assert [(s.path.name, s.dir) for s in pattern] == [
+        ("photo0000.png", ""),
+        ("photo0001.png", ""),
+        ("photo0000.png", "sub"),
+    ]  # a pattern's {dir} is below its fixed part; notes.txt is no image
     named = batch.find_inputs([str(tmp_path / "a" / "notes.txt")])  # named: taken as given
     assert named[0].path.name == "notes.txt"
     with pytest.raises(InputError, match="no such file"):

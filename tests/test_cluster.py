@@ -103,4 +103,6 @@ def test_ray_refuses_a_worker_larger_than_any_node(cluster, tmp_path, capsys):
     argv = ["batch", str(photo), "-o", str(tmp_path / "out"), *FAST, "--ray", "auto"]
     assert cli.main([*argv, "--worker-cpus", "4"]) == 2
     assert "the largest node has 2 CPUs" in capsys.readouterr().err
+    assert cli.main([*argv, "--workers", "3"]) == 2  # three 1-CPU actors on 2 CPUs
+    assert "room for 2 worker(s) of 1 CPU(s)" in capsys.readouterr().err
     assert not batch.Manifest(tmp_path / "out").path.exists()

@@ -106,6 +106,8 @@ CORE = {
     "cluster": {"batch", "errors", "workers"},
     "cli_batch": {
         "batch",
+        "fast",
+        "runtime",
         "cluster",
         "console",
         "errors",

@@ -31,7 +31,7 @@ from typing import Any, TextIO
 
 from painterly import io
 from painterly.errors import InputError
-from painterly.workers import Engine, Result, Task, Worker
+from painterly.workers import Engine, Result, Task, Worker, one_line
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 DEFAULT_NAME = "{stem}__{style}.png"
@@ -58,10 +58,11 @@ def find_inputs(
     inputs: Sequence[str], recursive: bool = False, exclude: Path | None = None
 ) -> list[Source]:
     """The photos that files, folders and glob patterns name, each once, in the order
-    given (a folder's and a pattern's sorted by path). A folder gives its images (by
-    suffix, hidden files skipped; with ``recursive`` its subfolders' too); a file named
-    directly is taken whatever its suffix. Anything under ``exclude`` (the output folder)
-    is left out, so a rerun never takes its own results as photos."""
+    given (a folder's and a pattern's sorted by path). A folder and a pattern give images
+    (by suffix; a folder skips hidden files, and with ``recursive`` takes its subfolders'
+    too, as a pattern takes ``**``); a file named directly is taken whatever its suffix.
+    Anything under ``exclude`` (the output folder) is left out, so a rerun never takes its
+    own results as photos."""
     found: dict[Path, Source] = {}
     skip = exclude.resolve() if exclude is not None else None
     for text in inputs:
@@ -80,13 +81,31 @@ def _expand(text: str, recursive: bool) -> list[Source]:
     if path.is_dir():
         walk = path.rglob("*") if recursive else path.iterdir()
         files = sorted(p for p in walk if _is_photo(p, path))
-        return [Source(p, p.parent.relative_to(path).as_posix().strip(".")) for p in files]
+        return [Source(p, _below(p.parent, path)) for p in files]
     if path.is_file():
         return [Source(path)]
     if glob.has_magic(text):
+        # {dir} is the folder below the pattern's fixed part ('shoot' of 'shoot/**/*.jpg')
+        fixed = Path(*_until_magic(path.parts))
         files = sorted(Path(p) for p in glob.glob(text, recursive=recursive))
-        return [Source(p) for p in files if p.is_file()]
+        photos = [p for p in files if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+        return [Source(p, _below(p.parent, fixed)) for p in photos]
     raise InputError(f"{text}: no such file or folder, and no file matches it")
+
+
+def _until_magic(parts: tuple[str, ...]) -> list[str]:
+    fixed = []
+    for part in parts:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return fixed
+
+
+def _below(folder: Path, root: Path) -> str:
+    """``folder`` relative to ``root``, '' for ``root`` itself."""
+    relative = folder.relative_to(root).as_posix()
+    return "" if relative == "." else relative
 
 
 def _is_photo(path: Path, root: Path) -> bool:
@@ -471,16 +490,22 @@ class InProcess:
         self._worker = None
 
 
-_PROCESS_WORKER: Worker | None = None  # the worker of a pool process (set by its initializer)
+# The worker of a pool process, set by its initializer (or why it could not start: each
+# item then fails with that reason, instead of the pool breaking and starting again).
+_PROCESS_WORKER: Worker | str | None = None
 
 
 def _start_process(engine: Engine) -> None:
     global _PROCESS_WORKER
-    _PROCESS_WORKER = Worker(engine)
+    try:
+        _PROCESS_WORKER = Worker(engine)
+    except Exception as exc:
+        _PROCESS_WORKER = f"the worker could not start: {type(exc).__name__}: {exc}"
 
 
 def _run_in_process(task: Task) -> Result:
-    assert _PROCESS_WORKER is not None
+    if isinstance(_PROCESS_WORKER, str) or _PROCESS_WORKER is None:
+        return Result(task.key, one_line(str(_PROCESS_WORKER)), 0.0)
     return _PROCESS_WORKER.run(task)
 
 

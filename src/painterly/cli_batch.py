@@ -145,15 +145,15 @@ def _output_folder(text: str) -> Path:
 
 def _engine(args: argparse.Namespace, settings: Settings, given: set[str]) -> Any:
     """The Engine, with every style or model read (and checked) here, once."""
-    from painterly import io, modelfile
+    from painterly import fast, io, modelfile, runtime
     from painterly.workers import Engine, Style
 
+    runtime.resolve_device(settings.device)  # an absent device: one line now
     styles = []
     for text in args.model or args.style:
         if args.model:
             path = modelfile.resolve(text)
-            if path.suffix.lower() != ".onnx":
-                modelfile.read_record(path)  # a clear error now, not one per item
+            fast.load_model(path, args.runtime, settings.device)  # as a worker will load it
         else:
             path = Path(text)
             io.load_image(path, settings.max_input_pixels)

@@ -96,7 +96,7 @@ def cmd_video(argv: list[str]) -> int:
     given = given_settings(args, bool(args.model), "paintings")
     if "weights" in given and args.weights not in WEIGHT_SOURCES:
         raise InputError(f"--weights {args.weights}: video takes {', '.join(WEIGHT_SOURCES)}")
-    source, output = Path(args.input), Path(args.output)
+    source, output = Path(args.input), Path(args.output).absolute()
     if source.is_dir() and not any(source.iterdir()):
         raise InputError(f"{source}: an empty folder")
     check_not_an_input(output, [str(source)])
@@ -106,6 +106,7 @@ def cmd_video(argv: list[str]) -> int:
     output = videoio.check_output(output, args.codec)
     settings = Settings().replace(**{k: getattr(args, k) for k in given})
     reader = videoio.Reader(source, settings.max_input_pixels)
+    videoio.check_container(output, args.codec, source if reader.info.audio else None)
     size = settings.size if ("size" in given or not args.model) else None
     colour = getattr(args, "preserve_color", "none")
     vs = video.VideoSettings(

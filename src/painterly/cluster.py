@@ -69,7 +69,13 @@ def worker_shape(workers: int | None, cpus: int | None) -> tuple[int, int]:
         cpus = min(largest, DEFAULT_WORKER_CPUS if workers is None else max(1, total // workers))
     if cpus > largest:
         raise InputError(f"--worker-cpus {cpus}: the largest node has {largest} CPUs")
-    return (workers or max(1, total // cpus)), cpus
+    room = sum(int(n["Resources"].get("CPU", 0)) // cpus for n in ray.nodes() if n["Alive"])
+    if workers is not None and workers > room:
+        raise InputError(
+            f"--workers {workers}: the cluster has room for {room} worker(s) of {cpus} CPU(s); "
+            "an actor that cannot be placed would wait for ever"
+        )
+    return (workers or max(1, room)), cpus
 
 
 class RayExecutor:

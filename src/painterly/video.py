@@ -76,8 +76,10 @@ class VideoSettings:
             )
         if not 0 <= self.temporal <= 1:
             raise InputError(f"--temporal {self.temporal}: must be between 0 and 1")
-        if self.frame_steps < 1 or self.segment < 1:
+        if self.frame_steps < 1:
             raise InputError(f"--frame-steps {self.frame_steps}: must be at least 1")
+        if self.segment < 1:
+            raise ValueError(f"segment={self.segment}: must be at least 1")
         if self.size is not None and self.size < 16:
             raise InputError(f"--size {self.size}: must be at least 16")
         if not 0 <= self.crf <= 63:
@@ -201,6 +203,8 @@ class Work:
         self.segments: list[str] = state["segments"]
         for stray in self.folder.glob("*.part*"):  # a segment cut short by a kill
             stray.unlink()
+        for stray in output.parent.glob(f".{output.name}.*.part"):  # an assembly cut short
+            stray.unlink()
 
     def _read(self) -> dict[str, Any] | None:
         try:
@@ -210,18 +214,23 @@ class Work:
 
     @property
     def last_path(self) -> Path:
-        return self.folder / "last.png"
+        """The result of the last finished frame (the warp's source when resuming)."""
+        return self.folder / f"last_{self.frames:06d}.png"
 
     def commit(self, segment: Path | None, frames: int, last: torch.Tensor) -> None:
-        """A finished segment: in place, with the last result frame and the frame count."""
+        """A finished segment: in place, with the last result frame and the frame count.
+        The state file is the one commit point: it names only files already written."""
+        before = self.last_path
         if segment is not None:
             final = segment.with_name(segment.name.replace(".part", ""))
             segment.rename(final)
             self.segments.append(final.name)
-        io.save_image(last, self.last_path)
         self.frames = frames
+        io.save_image(last, self.last_path)
         state = {"key": self.key, "frames": frames, "segments": self.segments}
         io.write_atomic(self.folder / STATE, lambda fh: fh.write(json.dumps(state).encode()))
+        if before != self.last_path:
+            before.unlink(missing_ok=True)
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ FOLDER_FPS = Fraction(24)  # a folder of frames has no rate of its own
 DEFAULT_CODEC = "libx264"
 DEFAULT_CRF = 18  # visually lossless for x264; the style's texture is worth keeping
 CRF_CODECS = {"libx264", "libx265", "libvpx-vp9"}
+QUIET = {"libx265": {"x265-params": "log-level=error"}}  # x265 logs to stderr by default
 
 
 def require_av() -> Any:
@@ -163,8 +165,15 @@ def even_size(width: int, height: int) -> tuple[int, int]:
 def check_output(path: str | os.PathLike, codec: str) -> Path:
     """The output: a video file with a known container suffix and an encoder this PyAV
     has, or a folder of frames (a path without a suffix, or an existing folder)."""
-    out = Path(path)
+    out = Path(path).absolute()
+    parent = out.parent
+    if not parent.is_dir():
+        raise InputError(f"{out}: folder {parent} does not exist")
     if out.is_dir() or not out.suffix:
+        if out.exists() and not out.is_dir():
+            raise InputError(f"{out}: exists and is not a folder (frames need a folder)")
+        if not os.access(out if out.is_dir() else parent, os.W_OK):
+            raise InputError(f"{out}: not writable")
         return out
     if out.suffix.lower() not in CONTAINERS:
         known = ", ".join(CONTAINERS)
@@ -172,15 +181,41 @@ def check_output(path: str | os.PathLike, codec: str) -> Path:
             f"{out}: unknown video format {out.suffix!r}; use one of {known}, "
             "or a folder name for frames"
         )
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError(f"{out}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"{out}: folder {parent} is not writable")
     av = require_av()
     try:
         av.codec.Codec(codec, "w")
     except Exception:
         raise InputError(f"--codec {codec}: not an encoder this PyAV has") from None
     return out
+
+
+def check_container(output: Path, codec: str, sound: Path | None) -> None:
+    """An InputError now, rather than after the whole clip, when ``output``'s container
+    cannot hold the ``codec`` video or the sound of ``sound`` (copied as it is): a trial
+    header is written in memory."""
+    if output.is_dir() or not output.suffix:
+        return
+    av = require_av()
+    fmt = CONTAINERS[output.suffix.lower()]
+    try:
+        with av.open(BytesIO(), "w", format=fmt) as trial:
+            video = trial.add_stream(codec, rate=24)
+            video.width, video.height, video.pix_fmt = 64, 64, "yuv420p"
+            video.options = QUIET.get(codec, {})
+            if sound is not None:
+                with av.open(str(sound)) as source:
+                    if source.streams.audio:
+                        trial.add_stream_from_template(source.streams.audio[0])
+                        trial.start_encoding()
+                        return
+            trial.start_encoding()
+    except Exception as exc:
+        raise InputError(
+            f"{output}: a {output.suffix} file cannot hold this ({_why(exc)}); "
+            "choose another --codec or container"
+        ) from None
 
 
 class Encoder:
@@ -213,6 +248,7 @@ class Encoder:
             options["b:v"] = "0"
         if codec == "libx264":
             options["x264-params"] = "repeat-headers=1"
+        options.update(QUIET.get(codec, {}))
         stream.options = options
         self._stream = stream
 
@@ -315,6 +351,7 @@ __all__ = [
     "Reader",
     "VideoInfo",
     "assemble",
+    "check_container",
     "check_output",
     "even_size",
     "require_av",
