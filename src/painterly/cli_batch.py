@@ -99,17 +99,18 @@ def cmd_batch(argv: list[str]) -> int:
         raise InputError(f"--files {args.files}: expected one of {', '.join(FILES)}")
     if args.worker_cpus is not None and args.ray is None:
         raise InputError("--worker-cpus is for --ray; here use --workers")
-    folder = _output_folder(args.output)
 
-    from painterly import batch  # torch loads here, after the cheap checks
+    from painterly import batch, io  # torch loads here, after the cheap checks
+
+    folder = io.check_output_folder(args.output)
 
     batch.check_name(args.name)
     engine = _engine(args, settings, given)
     sources = batch.find_inputs(args.inputs, args.recursive, exclude=folder)
     items = batch.plan(sources, [s.name for s in engine.styles], args.name)
     # A new folder has nothing up to date: workers start now, so that a problem with them
-    # (e.g. Ray) is a clean exit 2 before anything is written. A rerun starts them only
-    # once it knows there is work.
+    # (Ray's connection or shape) is a clean exit 2 before anything is written. A rerun
+    # starts them only once it knows there is work.
     started = _executor(args, engine) if not (folder / batch.MANIFEST).exists() else None
     try:
         summary = _run(
@@ -131,16 +132,6 @@ def _settings(args: argparse.Namespace) -> tuple[Settings, set[str]]:
     if args.model and getattr(args, "preserve_color", "none") not in FAST_COLOURS:
         raise InputError(f"--preserve-color {args.preserve_color}: --model takes none or luminance")
     return Settings().replace(**{k: getattr(args, k) for k in given}), given
-
-
-def _output_folder(text: str) -> Path:
-    folder = Path(text)
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"-o {folder}: exists and is not a folder")
-    parent = folder.parent if str(folder.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError(f"-o {folder}: folder {parent} does not exist")
-    return folder
 
 
 def _engine(args: argparse.Namespace, settings: Settings, given: set[str]) -> Any:

@@ -218,6 +218,19 @@ def check_output_path(path: str | os.PathLike) -> Path:
     return out
 
 
+def check_output_folder(path: str | os.PathLike) -> Path:
+    """Fail before any work if results could not be written into the folder ``path`` (it
+    may not exist yet; its parent must); returns it as an absolute path."""
+    out = Path(path).absolute()
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder")
+    if not out.parent.is_dir():
+        raise InputError(f"{out}: folder {out.parent} does not exist")
+    if not os.access(out if out.is_dir() else out.parent, os.W_OK):
+        raise InputError(f"{out}: not writable")
+    return out
+
+
 def save_image(
     image: torch.Tensor | Image.Image,
     path: str | os.PathLike,

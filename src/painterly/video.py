@@ -29,6 +29,7 @@ import hashlib
 import json
 import math
 import shutil
+import time
 import warnings
 from collections import deque
 from collections.abc import Callable
@@ -246,8 +247,6 @@ def run(
 ) -> Path:
     """Stylise every frame of ``reader`` into ``output`` (a video file, with the sound, or a
     folder of frames), resuming a run with the same ``key`` from its work folder."""
-    import time
-
     began = time.perf_counter()
     work = Work(output, key)
     to_folder = output.is_dir() or not output.suffix

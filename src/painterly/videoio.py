@@ -166,15 +166,11 @@ def check_output(path: str | os.PathLike, codec: str) -> Path:
     """The output: a video file with a known container suffix and an encoder this PyAV
     has, or a folder of frames (a path without a suffix, or an existing folder)."""
     out = Path(path).absolute()
+    if out.is_dir() or not out.suffix:
+        return io.check_output_folder(out)
     parent = out.parent
     if not parent.is_dir():
         raise InputError(f"{out}: folder {parent} does not exist")
-    if out.is_dir() or not out.suffix:
-        if out.exists() and not out.is_dir():
-            raise InputError(f"{out}: exists and is not a folder (frames need a folder)")
-        if not os.access(out if out.is_dir() else parent, os.W_OK):
-            raise InputError(f"{out}: not writable")
-        return out
     if out.suffix.lower() not in CONTAINERS:
         known = ", ".join(CONTAINERS)
         raise InputError(
