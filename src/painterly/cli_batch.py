@@ -13,6 +13,7 @@ from typing import Any
 from painterly.console import (
     EXIT_FAILED,
     EXIT_OK,
+    FRAME_COLOURS,
     PROG,
     Parser,
     add_engine_flags,
@@ -23,7 +24,6 @@ from painterly.console import (
 from painterly.errors import InputError
 from painterly.settings import INITS, WEIGHT_SOURCES, Settings
 
-FAST_COLOURS = ("none", "luminance")
 FILES = ("driver", "shared")  # batch.FILES
 DEFAULT_NAME = "{stem}__{style}.png"  # batch.DEFAULT_NAME (this module does not import torch)
 
@@ -129,7 +129,7 @@ def _settings(args: argparse.Namespace) -> tuple[Settings, set[str]]:
         raise InputError(f"--weights {args.weights}: a batch takes {', '.join(WEIGHT_SOURCES)}")
     if "init" in given and args.init not in INITS:
         raise InputError(f"--init {args.init}: a batch starts every item from its own photo")
-    if args.model and getattr(args, "preserve_color", "none") not in FAST_COLOURS:
+    if args.model and getattr(args, "preserve_color", "none") not in FRAME_COLOURS:
         raise InputError(f"--preserve-color {args.preserve_color}: --model takes none or luminance")
     return Settings().replace(**{k: getattr(args, k) for k in given}), given
 

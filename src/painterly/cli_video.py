@@ -11,6 +11,7 @@ from typing import Any
 
 from painterly.console import (
     EXIT_OK,
+    FRAME_COLOURS,
     PROG,
     Parser,
     add_engine_flags,
@@ -23,7 +24,6 @@ from painterly.console import (
 from painterly.errors import InputError
 from painterly.settings import WEIGHT_SOURCES, Settings
 
-COLOURS = ("none", "luminance")  # video.COLOURS (this module does not import torch)
 FLOW_PRESETS = ("ultrafast", "fast", "medium")  # flow.PRESETS
 DEFAULTS = {"temporal": 0.6, "frame_steps": 30, "codec": "libx264", "crf": 18}
 
@@ -148,7 +148,7 @@ def _check(args: argparse.Namespace) -> None:
             "give paintings (the optimisation engine) or --model (the fast "
             "engine), not both or neither"
         )
-    if getattr(args, "preserve_color", "none") not in COLOURS:
+    if getattr(args, "preserve_color", "none") not in FRAME_COLOURS:
         raise InputError(f"--preserve-color {args.preserve_color}: video takes none or luminance")
     if args.flow not in FLOW_PRESETS:
         raise InputError(f"--flow {args.flow}: expected one of {', '.join(FLOW_PRESETS)}")

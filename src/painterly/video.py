@@ -48,7 +48,7 @@ from painterly.objective import Objective, Term
 from painterly.optimize import descend
 from painterly.settings import Settings
 
-COLOURS = ("none", "luminance")
+COLOURS = ("none", "luminance")  # console.FRAME_COLOURS, for the CLI without torch
 TEMPORAL_WEIGHT = 200.0  # the temporal term's weight at --temporal 1 (docs/video.md)
 DEFAULT_TEMPORAL = 0.6
 DEFAULT_FRAME_STEPS = 30
