@@ -21,7 +21,7 @@ import torch
 EPS = 1e-12  # keeps a relative error finite when the target is all zeros
 
 
-def _wide(x: torch.Tensor) -> torch.Tensor:
+def wide(x: torch.Tensor) -> torch.Tensor:
     """``x`` in float32, or as it is when already wider (float64 gradient checks)."""
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
@@ -42,10 +42,10 @@ def gram(features: torch.Tensor, weights: torch.Tensor | None = None) -> torch.T
     n, c, h, w = features.shape
     flat = features.reshape(n, c, h * w)
     if weights is None:
-        return _wide(torch.bmm(flat, flat.transpose(1, 2))) / (h * w)
+        return wide(torch.bmm(flat, flat.transpose(1, 2))) / (h * w)
     wflat = _position_weights(weights, n, h, w)
-    product = _wide(torch.bmm(flat * wflat.to(flat.dtype), flat.transpose(1, 2)))
-    return product / _wide(wflat).sum(2, keepdim=True).clamp_min(EPS)
+    product = wide(torch.bmm(flat * wflat.to(flat.dtype), flat.transpose(1, 2)))
+    return product / wide(wflat).sum(2, keepdim=True).clamp_min(EPS)
 
 
 def _position_weights(weights: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
@@ -62,7 +62,7 @@ def relative_error(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     if x.dim() < 2:
         raise ValueError(f"expected a batch (N, ...), got shape {tuple(x.shape)}")
     dims = tuple(range(1, x.dim()))
-    x, target = _wide(x), _wide(target)
+    x, target = wide(x), wide(target)
     err = (x - target).pow(2).sum(dims)
     return (err / target.pow(2).sum(dims).clamp_min(EPS)).mean()
 
@@ -97,11 +97,11 @@ def mean_cov(
     if features.dim() != 4:
         raise ValueError(f"mean_cov expects (N, C, H, W) features, got {tuple(features.shape)}")
     n, c, h, w = features.shape
-    flat = _wide(features).reshape(n, c, h * w)  # centred sums need float32 at least
+    flat = wide(features).reshape(n, c, h * w)  # centred sums need float32 at least
     if weights is None:
         wflat = torch.full((n, 1, h * w), 1.0 / (h * w), dtype=flat.dtype, device=flat.device)
     else:
-        wflat = _wide(_position_weights(weights, n, h, w))
+        wflat = wide(_position_weights(weights, n, h, w))
         wflat = wflat / wflat.sum(2, keepdim=True).clamp_min(EPS)
     mean = (flat * wflat).sum(2)
     centered = flat - mean.unsqueeze(2)
