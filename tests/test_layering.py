@@ -158,12 +158,14 @@ CORE = {
     "__main__": {"cli"},
 }
 WEB = {
-    "web.__init__": {"errors", "web.app", "web.executors"},
-    "web.executors": {"errors", "web.jobs"},
+    "web.__init__": {"errors", "web.app", "web.clips", "web.executors"},
+    "web.executors": {"errors", "web.clips", "web.jobs"},
     "web.app": {
         "errors",
         "settings",
         "version",
+        "web.clips",
+        "web.executors",
         "web.guard",
         "web.instant",
         "web.jobs",
@@ -171,7 +173,17 @@ WEB = {
         "web.store",
     },
     "web.guard": set(),
-    "web.instant": {"errors", "fast", "io", "modelfile"},
+    "web.instant": {"errors", "fast", "io", "modelfile", "web.jobs"},
+    "web.clips": {
+        "errors",
+        "fast",
+        "image",
+        "video",
+        "videoio",
+        "web.instant",
+        "web.jobs",
+        "web.store",
+    },
     "web.jobs": {
         "api",
         "curves",

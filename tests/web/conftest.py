@@ -1,5 +1,6 @@
 """The web studio's tests need the ``painterly[web]`` extra; without it they are skipped.
-Fixtures: 48 px pictures (and a fake image) and an in-process studio client."""
+Fixtures: 48 px pictures (and a fake image), an in-process studio client, and a bundled
+model."""
 
 from __future__ import annotations
 
@@ -29,6 +30,22 @@ def pictures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out["fake"] = folder / "fake.png"
     out["fake"].write_text("not an image at all")
     return out
+
+
+@pytest.fixture
+def bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """One bundled model, ``starry_night``: a small untrained network (fast, deterministic)."""
+    import torch
+
+    from painterly import modelfile
+    from painterly.transform import build
+
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    torch.manual_seed(0)
+    modelfile.save(folder / "starry_night.safetensors", build("rt"), {"styles": [{"name": "s"}]})
+    monkeypatch.setattr(modelfile, "bundled_dir", lambda: folder)
+    return folder
 
 
 @pytest.fixture

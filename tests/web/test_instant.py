@@ -4,23 +4,10 @@ from __future__ import annotations
 
 import io as _io
 
-import pytest
-import torch
 from PIL import Image
 
 from painterly import modelfile
-from painterly.transform import build
 from tests.web.support import studio
-
-
-@pytest.fixture
-def bundle(tmp_path, monkeypatch):
-    folder = tmp_path / "bundle"
-    folder.mkdir()
-    torch.manual_seed(0)
-    modelfile.save(folder / "starry_night.safetensors", build("rt"), {"styles": [{"name": "s"}]})
-    monkeypatch.setattr(modelfile, "bundled_dir", lambda: folder)
-    return folder
 
 
 def _post(client, pictures, **fields):

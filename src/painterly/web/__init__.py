@@ -1,7 +1,8 @@
 """The web studio: ``painterly serve`` (needs the ``painterly[web]`` extra).
 
 A local page to choose a photo and paintings, set the options, watch the picture being
-painted and download it; behind it a JSON API (docs/web.md). Another consumer of the same
+painted and download it, or a short clip to stylise with a trained style; behind it a JSON
+API (docs/web.md). Another consumer of the same
 ``Job.run()`` stream as the CLI: nothing in the core imports this package.
 
 Bound to loopback (the default) it answers only loopback host names; bound to any other
@@ -23,6 +24,7 @@ import uvicorn
 
 from painterly.errors import InputError
 from painterly.web.app import create_app
+from painterly.web.clips import ClipLimits
 from painterly.web.executors import ProcessExecutor
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -52,6 +54,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--max-upload-mb", type=float, default=20.0, help="largest upload, all files (default: 20)"
+    )
+    clip = ClipLimits()
+    p.add_argument(
+        "--max-clip-mb",
+        type=float,
+        default=clip.max_bytes / 2**20,
+        help=f"largest clip upload (default: {clip.max_bytes // 2**20})",
+    )
+    p.add_argument(
+        "--max-clip-seconds",
+        type=float,
+        default=clip.max_seconds,
+        help=f"longest clip (default: {clip.max_seconds:g})",
+    )
+    p.add_argument(
+        "--max-clip-frames",
+        type=int,
+        default=clip.max_frames,
+        help=f"most frames in a clip (default: {clip.max_frames})",
     )
     p.add_argument(
         "--max-data-mb",
@@ -88,6 +109,9 @@ def serve_main(argv: list[str]) -> int:
         executor=ProcessExecutor() if args.isolate else None,
         token=token,
         hosts=LOOPBACK_NAMES if loopback else None,
+        clip_limits=ClipLimits(
+            int(args.max_clip_mb * 2**20), args.max_clip_seconds, args.max_clip_frames
+        ),
     )
     port = sock.getsockname()[1]
     shown = f"[{args.host}]" if ":" in args.host else args.host
@@ -110,7 +134,13 @@ def is_loopback(host: str) -> bool:
 def _check(args: argparse.Namespace) -> None:
     if not 0 <= args.port <= MAX_PORT:
         raise InputError(f"serve: --port {args.port}: must be between 0 and {MAX_PORT}")
-    for name in ("max_upload_mb", "max_data_mb"):
+    for name in (
+        "max_upload_mb",
+        "max_data_mb",
+        "max_clip_mb",
+        "max_clip_seconds",
+        "max_clip_frames",
+    ):
         if not getattr(args, name) > 0:
             raise InputError(f"serve: --{name.replace('_', '-')} must be positive")
     if args.queue_size < 1 or args.workers < 1:

@@ -2,9 +2,9 @@
 
 ``create_app`` builds a FastAPI app around one :class:`~painterly.web.jobs.Studio`; the
 workers start and stop with the app (its lifespan). Errors are JSON ``{"error": message}``
-with a fitting status. Uploads are read through a byte counter: past ``max_upload_bytes`` the
-request is refused with 413 before the rest is read, so an oversized upload is never stored
-whole. The API is documented in docs/web.md.
+with a fitting status. Uploads are read through a byte counter: past ``max_upload_bytes`` (for
+a clip, ``ClipLimits.max_bytes``) the request is refused with 413 before the rest is read, so
+an oversized upload is never stored whole. The API is documented in docs/web.md.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import asyncio
 import json
 import re
 import shutil
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -31,11 +31,14 @@ from starlette.types import Message, Receive
 from painterly.errors import InputError
 from painterly.settings import Settings
 from painterly.version import __version__
+from painterly.web.clips import ClipLimits, parse_options, video_available
+from painterly.web.clips import submit as submit_clip
+from painterly.web.executors import run_task
 from painterly.web.guard import Guard
 from painterly.web.instant import add_instant
-from painterly.web.jobs import Executor, QueueFull, Studio, Upload, check_image
+from painterly.web.jobs import Executor, QueueFull, Studio, Upload, check_image, plain_message
 from painterly.web.schema import parse_settings, settings_schema
-from painterly.web.store import PREVIEW, RESULT, TERMINAL, Store
+from painterly.web.store import PREVIEW, RESULT_TYPES, TERMINAL, Store, result_name
 
 MAX_STYLES = 8
 KEEPALIVE_SECONDS = 15.0
@@ -53,20 +56,23 @@ def create_app(
     hosts: Collection[str] | None = None,
     preview_interval: float = 0.5,
     executor: Executor | None = None,
+    clip_limits: ClipLimits | None = None,
 ) -> FastAPI:
     """The studio app, keeping its jobs under ``data_dir``.
 
     ``token``: required on every ``/api/`` request when set. ``hosts``: the only Host names
     answered (None: any). ``preview_interval``: seconds between preview images.
     ``executor``: where jobs run (None: on the worker threads, in this process).
+    ``clip_limits``: the largest clip taken (None: the defaults of ClipLimits).
     """
     studio = Studio(
         Store(Path(data_dir), max_data_bytes),
         queue_size=queue_size,
         workers=workers,
         preview_interval=preview_interval,
-        executor=executor,
+        executor=executor if executor is not None else run_task,
     )
+    limits = clip_limits if clip_limits is not None else ClipLimits()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -80,7 +86,7 @@ def create_app(
     app.state.studio = studio
     app.add_middleware(Guard, token=token, hosts=hosts)
     _add_error_handlers(app)
-    _add_api(app, studio, max_upload_bytes, token is not None)
+    _add_api(app, studio, max_upload_bytes, token is not None, limits)
     add_instant(app, lambda request, **kw: read_form(request, max_upload_bytes, **kw))
     _add_page(app)
     return app
@@ -106,13 +112,9 @@ def _add_error_handlers(app: FastAPI) -> None:
 # --- the API ----------------------------------------------------------------------------------
 
 
-def _add_api(app: FastAPI, studio: Studio, max_upload_bytes: int, token_required: bool) -> None:
-    _add_meta(app, studio, max_upload_bytes, token_required)
-    _add_jobs(app, studio, max_upload_bytes)
-    _add_outputs(app, studio)
-
-
-def _add_meta(app: FastAPI, studio: Studio, max_upload_bytes: int, token_required: bool) -> None:
+def _add_api(
+    app: FastAPI, studio: Studio, max_upload_bytes: int, token_required: bool, limits: ClipLimits
+) -> None:
     @app.get("/api/info")
     def info() -> dict[str, Any]:
         return {
@@ -120,8 +122,16 @@ def _add_meta(app: FastAPI, studio: Studio, max_upload_bytes: int, token_require
             "max_upload_bytes": max_upload_bytes,
             "max_styles": MAX_STYLES,
             "token_required": token_required,
+            "clips": limits.to_dict(),
         }
 
+    _add_meta(app, studio)
+    _add_jobs(app, studio, max_upload_bytes)
+    _add_clips(app, studio, limits)
+    _add_outputs(app, studio)
+
+
+def _add_meta(app: FastAPI, studio: Studio) -> None:
     @app.get("/api/settings")
     def schema() -> dict[str, Any]:
         return settings_schema()
@@ -137,7 +147,11 @@ def _add_jobs(app: FastAPI, studio: Studio, max_upload_bytes: int) -> None:
         async with read_form(request, max_upload_bytes, max_files=MAX_STYLES + 1) as form:
             settings = parse_settings(_settings_json(form.get("settings")))
             content, styles = _files(form)
-            record = await run_in_threadpool(_submit, studio, content, styles, settings)
+            record = await run_in_threadpool(
+                _admit,
+                studio,
+                lambda job_id, folder: _submit(studio, job_id, folder, content, styles, settings),
+            )
         return _view(record)
 
     @app.get("/api/jobs/{job_id}")
@@ -169,8 +183,34 @@ def _add_outputs(app: FastAPI, studio: Studio) -> None:
 
     @app.get("/api/jobs/{job_id}/result")
     def job_result(job_id: str) -> FileResponse:
-        path = _file(studio, job_id, RESULT, "no result: the job has not finished")
-        return FileResponse(path, media_type="image/png", filename=_download_name(job_id))
+        result_format = _known(studio, job_id).get("format", "png")
+        path = _file(
+            studio, job_id, result_name(result_format), "no result: the job has not finished"
+        )
+        return FileResponse(
+            path,
+            media_type=RESULT_TYPES[result_format],
+            filename=f"painterly-{job_id[:8]}.{result_format}",
+        )
+
+
+def _add_clips(app: FastAPI, studio: Studio, limits: ClipLimits) -> None:
+    @app.post("/api/clips", status_code=201)
+    async def create_clip(request: Request) -> dict[str, Any]:
+        if not video_available():
+            raise HTTPException(501, "clips need PyAV and OpenCV: pip install 'painterly[video]'")
+        async with read_form(request, limits.max_bytes, max_files=1) as form:
+            clip = form.get("clip")
+            if not isinstance(clip, UploadFile):
+                raise HTTPException(422, "exactly one 'clip' file is needed")
+            options = parse_options(form)
+
+            def submit(job_id: str, folder: Path) -> dict[str, Any]:
+                upload = _save(clip, "clip", folder / "clip")
+                return submit_clip(studio, job_id, upload, options, limits)
+
+            record = await run_in_threadpool(_admit, studio, submit)
+        return _view(record)
 
 
 def read_form(request: Request, limit: int, *, max_files: int, max_fields: int = 4) -> Any:
@@ -226,30 +266,40 @@ def _files(form: FormData) -> tuple[UploadFile, list[UploadFile]]:
     return contents[0], styles
 
 
-def _submit(
-    studio: Studio, content: UploadFile, styles: list[UploadFile], settings: Settings
-) -> dict[str, Any]:
-    """Save the uploads in a new job folder, check they are images, queue the job.
-
-    Runs in a worker thread (file copies, decoding). Nothing is left behind on refusal.
-    """
+def _admit(studio: Studio, submit: Callable[[str, Path], dict[str, Any]]) -> dict[str, Any]:
+    """A new job folder, in which ``submit(job_id, folder)`` saves and checks the uploads
+    and queues the job. Runs in a worker thread (file copies, decoding). Nothing is left
+    behind on refusal; a full queue is 429."""
     job_id = studio.store.new_id()
     folder = studio.store.create(job_id)
     try:
-        uploads = [_save(content, "content", folder / "content")]
-        uploads += [_save(f, "style", folder / f"style{n}") for n, f in enumerate(styles, 1)]
-        for upload in uploads:
-            try:
-                check_image(upload.path, settings.max_input_pixels)
-            except InputError as exc:
-                raise HTTPException(415, f"{upload.role} {upload.name!r}: {_plain(exc)}") from None
-        return studio.submit(job_id, uploads, settings)
+        return submit(job_id, folder)
     except QueueFull:
         studio.store.remove(job_id)
         raise HTTPException(429, "the queue is full: wait for a job to finish") from None
     except BaseException:
         studio.store.remove(job_id)
         raise
+
+
+def _submit(
+    studio: Studio,
+    job_id: str,
+    folder: Path,
+    content: UploadFile,
+    styles: list[UploadFile],
+    settings: Settings,
+) -> dict[str, Any]:
+    """Save a painting's uploads in its folder, check they are images, queue the job."""
+    uploads = [_save(content, "content", folder / "content")]
+    uploads += [_save(f, "style", folder / f"style{n}") for n, f in enumerate(styles, 1)]
+    for upload in uploads:
+        try:
+            check_image(upload.path, settings.max_input_pixels)
+        except InputError as exc:
+            message = plain_message(exc)
+            raise HTTPException(415, f"{upload.role} {upload.name!r}: {message}") from None
+    return studio.submit(job_id, uploads, settings)
 
 
 def _save(upload: UploadFile, role: str, stem: Path) -> Upload:
@@ -262,13 +312,6 @@ def _save(upload: UploadFile, role: str, stem: Path) -> Upload:
     with open(path, "wb") as fh:
         shutil.copyfileobj(upload.file, fh, 1 << 20)
     return Upload(role, name, path)
-
-
-def _plain(exc: InputError) -> str:
-    """The library's message without the server-side path it starts with."""
-    message = str(exc)
-    head, sep, rest = message.partition(": ")
-    return rest if sep and ("/" in head or "\\" in head) else message
 
 
 def _known(studio: Studio, job_id: str) -> dict[str, Any]:
@@ -286,10 +329,6 @@ def _file(studio: Studio, job_id: str, name: str, missing: str) -> Path:
     if path is None:
         raise HTTPException(404, missing)
     return path
-
-
-def _download_name(job_id: str) -> str:
-    return f"painterly-{job_id[:8]}.png"
 
 
 def _view(record: dict[str, Any], history: bool = True) -> dict[str, Any]:

@@ -1,8 +1,9 @@
-"""Executors other than the in-process default: where a studio job runs.
+"""Executors: where a studio job runs.
 
 The Studio hands every job to an executor as a picklable :class:`~painterly.web.jobs.Task`,
 with a ``report`` for its progress and a ``cancelled`` check (see ``jobs.Executor``). The
-default, :func:`~painterly.web.jobs.execute`, runs it on the worker thread. A
+app's default, :func:`run_task`, runs it on the worker thread: a painting through
+:func:`painterly.web.jobs.execute`, a clip through :func:`painterly.web.clips.execute`. A
 :class:`ProcessExecutor` runs it in a fresh child process, so a crash or the memory of a
 large run stays there; reports and cancellation cross over multiprocessing queues, which is
 the same shape a cluster executor takes.
@@ -16,10 +17,17 @@ from collections.abc import Callable
 from typing import Any
 
 from painterly.errors import InputError, NumericsError
-from painterly.web.jobs import Report, Task, execute
+from painterly.web.clips import execute as execute_clip
+from painterly.web.jobs import CLIP, Report, Task, execute
 
 POLL_SECONDS = 0.1
 _ERRORS: dict[str, type[Exception]] = {"InputError": InputError, "NumericsError": NumericsError}
+
+
+def run_task(task: Task, report: Report, cancelled: Callable[[], bool]) -> str:
+    """Run any task in this process, by its kind; returns "done" or "cancelled"."""
+    run = execute_clip if task.kind == CLIP else execute
+    return run(task, report, cancelled)
 
 
 class ProcessExecutor:
@@ -72,11 +80,11 @@ def _child(task: Task, messages: Any, stop: Any) -> None:
         messages.put(("report", (changes, persist)))
 
     try:
-        messages.put(("end", execute(task, report, stop.is_set)))
+        messages.put(("end", run_task(task, report, stop.is_set)))
     except (InputError, NumericsError) as exc:
         messages.put(("error", (type(exc).__name__, str(exc))))
     except Exception as exc:  # the server logs it as a failed job
         messages.put(("error", ("RuntimeError", f"{type(exc).__name__}: {exc}")))
 
 
-__all__ = ["ProcessExecutor"]
+__all__ = ["ProcessExecutor", "run_task"]

@@ -22,6 +22,7 @@ from starlette.datastructures import UploadFile
 from painterly import fast, io, modelfile
 from painterly.errors import InputError
 from painterly.modelfile import Model
+from painterly.web.jobs import plain_message
 
 MAX_INSTANT_SIDE = 1024
 DEFAULT_INSTANT_SIDE = 512
@@ -54,13 +55,18 @@ class Models:
 
     def get(self, name: str) -> Model:
         """A bundled model by name: only the files in the package's models folder."""
-        paths = {p.stem: p for p in modelfile.bundled()}
-        if name not in paths:
+        path = bundled_model(name)
+        if path is None:
             raise HTTPException(404, f"no bundled model {name!r}")
         with self._lock:
             if name not in self._loaded:
-                self._loaded[name] = fast.load_model(paths[name], "auto", "auto")
+                self._loaded[name] = fast.load_model(path, "auto", "auto")
             return self._loaded[name]
+
+
+def bundled_model(name: str) -> Path | None:
+    """The bundled model file called ``name``; None for any other name (never a path)."""
+    return {p.stem: p for p in modelfile.bundled()}.get(name)
 
 
 def add_instant(app: FastAPI, read_form: Any) -> None:
@@ -80,10 +86,8 @@ def add_instant(app: FastAPI, read_form: Any) -> None:
             if not isinstance(content, UploadFile):
                 raise HTTPException(422, "exactly one 'content' file is needed")
             name = str(form.get("model") or "")
-            side = _side(form.get("size"))
-            colour = str(form.get("preserve_color") or "none")
-            if colour not in COLOURS:
-                raise HTTPException(422, f"preserve_color={colour!r}: expected none or luminance")
+            side = form_number(form, "size", 32, MAX_INSTANT_SIDE, DEFAULT_INSTANT_SIDE)
+            colour = form_choice(form, "preserve_color", COLOURS)
             data = await content.read()
         model = await run_in_threadpool(models.get, name)
         png = await run_in_threadpool(_stylise, models, model, data, side, colour)
@@ -91,21 +95,30 @@ def add_instant(app: FastAPI, read_form: Any) -> None:
         return Response(png, media_type="image/png", headers=headers)
 
 
-def _plain(exc: InputError) -> str:
-    """The loader's message without the temporary path it starts with."""
-    return str(exc).partition(": ")[2] or str(exc)
-
-
-def _side(raw: Any) -> int:
+def form_number(
+    form: Any, name: str, low: float, high: float, default: Any, kind: type = int
+) -> Any:
+    """The form field ``name`` as an ``int`` (or ``kind``) between ``low`` and ``high``;
+    ``default`` when it is missing or empty; else 422 naming the value."""
+    raw = form.get(name)
     if raw is None or raw == "":
-        return DEFAULT_INSTANT_SIDE
+        return default
     try:
-        side = int(str(raw))
+        value = kind(str(raw))
     except ValueError:
-        raise HTTPException(422, f"size={raw!r}: expected a whole number") from None
-    if not 32 <= side <= MAX_INSTANT_SIDE:
-        raise HTTPException(422, f"size={side}: must be between 32 and {MAX_INSTANT_SIDE}")
-    return side
+        expected = "a whole number" if kind is int else "a number"
+        raise HTTPException(422, f"{name}={raw!r}: expected {expected}") from None
+    if not low <= value <= high:  # NaN too
+        raise HTTPException(422, f"{name}={value}: must be between {low:g} and {high:g}")
+    return value
+
+
+def form_choice(form: Any, name: str, choices: tuple[str, ...]) -> str:
+    """The form field ``name``, one of ``choices`` (the first when missing); else 422."""
+    value = str(form.get(name) or choices[0])
+    if value not in choices:
+        raise HTTPException(422, f"{name}={value!r}: expected {' or '.join(choices)}")
+    return value
 
 
 def _stylise(models: Models, model: Model, data: bytes, side: int, colour: str) -> bytes:
@@ -115,7 +128,7 @@ def _stylise(models: Models, model: Model, data: bytes, side: int, colour: str) 
         try:
             image = io.load_image(path, MAX_INSTANT_PIXELS)
         except InputError as exc:
-            raise HTTPException(415, f"content: {_plain(exc)}") from None
+            raise HTTPException(415, f"content: {plain_message(exc)}") from None
         if max(image.shape[-2:]) > side:
             image = fast.fit(image, side)
         result = fast.apply(model, image, colour)
@@ -124,4 +137,12 @@ def _stylise(models: Models, model: Model, data: bytes, side: int, colour: str) 
     return buffer.getvalue()
 
 
-__all__ = ["MAX_INSTANT_SIDE", "Models", "add_instant"]
+__all__ = [
+    "COLOURS",
+    "MAX_INSTANT_SIDE",
+    "Models",
+    "add_instant",
+    "bundled_model",
+    "form_choice",
+    "form_number",
+]

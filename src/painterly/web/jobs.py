@@ -1,14 +1,16 @@
 """The studio's jobs: a bounded queue, worker threads that run the library, live state.
 
 A job's life: ``queued`` -> ``running`` -> ``done`` | ``failed`` | ``cancelled`` (a queued job
-can go straight to ``cancelled``). A worker thread hands each job, as a plain picklable
-:class:`Task`, to the Studio's *executor*: by default :func:`execute`, which runs it in this
-process through the same driver as the CLI and writes a preview JPEG every
-``preview_interval`` seconds. Another executor (a process pool, a cluster) runs the same
-function elsewhere and carries its reports back. Jobs do not belong to a browser: a client
-that goes away leaves its job running. State changes wake the event streams that watch a job
-(see ``watch``); those live on the server's asyncio loop, the workers on their own threads,
-hence ``call_soon_threadsafe``.
+can go straight to ``cancelled``). A job is of a *kind*: ``paint`` (a photo and paintings,
+the optimisation engine) or ``clip`` (a video through a trained style: web/clips.py). A
+worker thread hands each job, as a plain picklable :class:`Task`, to the Studio's
+*executor*: by default :func:`execute`, which paints in this process through the same
+driver as the CLI and writes a preview JPEG every ``preview_interval`` seconds (the app's
+default, ``executors.run_task``, also runs clips). Another executor (a process pool, a
+cluster) runs the same functions elsewhere and carries their reports back. Jobs do not
+belong to a browser: a client that goes away leaves its job running. State changes wake the
+event streams that watch a job (see ``watch``); those live on the server's asyncio loop, the
+workers on their own threads, hence ``call_soon_threadsafe``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import torch
+
 from painterly import io
 from painterly.api import prepare
 from painterly.curves import History
@@ -31,10 +35,11 @@ from painterly.errors import InputError, NumericsError
 from painterly.inputs import Inputs
 from painterly.optimize import Progress
 from painterly.settings import Settings
-from painterly.web.store import PREVIEW, RESULT, TERMINAL, Store
+from painterly.web.store import PREVIEW, RESULT, RESULT_TYPES, TERMINAL, Store, result_name
 
 log = logging.getLogger("painterly.web")
 HISTORY_DIGITS = 4  # significant digits of the losses in a job's history (a curve's JSON)
+PAINT, CLIP = "paint", "clip"  # the kinds of job
 
 
 class QueueFull(Exception):
@@ -45,7 +50,7 @@ class QueueFull(Exception):
 class Upload:
     """An uploaded input, already saved in the job's folder."""
 
-    role: str  # "content" or "style"
+    role: str  # "content", "style" or "clip"
     name: str  # the file name the browser gave (for people, never for paths)
     path: Path
 
@@ -53,8 +58,9 @@ class Upload:
 @dataclass(frozen=True)
 class Task:
     """One job's work as plain values, so that it can be sent to another process or
-    machine: the uploaded files, the settings, where the result and previews go, and the
-    names people gave the inputs (for the result's record)."""
+    machine: the uploaded files, the settings, where the result and previews go, the
+    names people gave the inputs (for the result's record), the job's kind and the steps
+    (or frames) it was admitted with."""
 
     job_id: str
     content: Path
@@ -64,6 +70,8 @@ class Task:
     inputs: tuple[dict[str, Any], ...]
     preview_size: int = 512
     preview_interval: float = 0.5
+    kind: str = PAINT
+    total: int = 0
 
 
 class Report(Protocol):
@@ -89,7 +97,7 @@ class _Live:
     """A job's mutable state; guarded by the Studio's lock."""
 
     record: dict[str, Any]
-    settings: Settings | None = None
+    settings: dict[str, Any] | None = None
     uploads: tuple[Upload, ...] = ()
     cancel: threading.Event = field(default_factory=threading.Event)
 
@@ -149,15 +157,35 @@ class Studio:
     # --- requests ---------------------------------------------------------------------------
 
     def submit(self, job_id: str, uploads: list[Upload], settings: Settings) -> dict[str, Any]:
-        """Queue a job whose inputs are saved in its folder; QueueFull when no room is left."""
+        """Queue a painting whose inputs are saved in its folder; QueueFull when no room is
+        left."""
+        return self.enqueue(job_id, uploads, PAINT, settings.to_dict(), settings.total_steps)
+
+    def enqueue(
+        self,
+        job_id: str,
+        uploads: list[Upload],
+        kind: str,
+        settings: dict[str, Any],
+        total: int,
+        result_format: str = "png",
+        **details: Any,
+    ) -> dict[str, Any]:
+        """Queue a job of ``kind`` (its executor reads ``settings``) that takes ``total``
+        steps or frames and makes a ``result_format`` file; ``details`` go into its record
+        as they are. QueueFull when no room is left."""
+        if result_format not in RESULT_TYPES:
+            raise ValueError(f"result_format={result_format!r}")
         record = {
             "id": job_id,
+            "kind": kind,
+            "format": result_format,
             "state": "queued",
             "created": time.time(),
             "started": None,
             "finished": None,
             "step": 0,
-            "total": settings.total_steps,
+            "total": total,
             "losses": {},
             "history": History().to_dict(),
             "elapsed": 0.0,
@@ -166,13 +194,14 @@ class Studio:
             "error": None,
             "preview": None,
             "result": False,
-            "settings": settings.to_dict(),
+            "settings": settings,
             "inputs": [
                 {"role": u.role, "name": u.name, "sha256": io.sha256_file(u.path)} for u in uploads
             ],
+            **details,
         }
         with self._lock:
-            self._jobs[job_id] = _Live(record, settings, tuple(uploads))
+            self._jobs[job_id] = _Live(record, dict(settings), tuple(uploads))
             try:
                 self._queue.put_nowait(job_id)
             except queue.Full:
@@ -207,8 +236,10 @@ class Studio:
         return self.get(job_id)
 
     def file(self, job_id: str, name: str) -> Path | None:
-        """``result.png`` or ``preview.jpg`` of a known job, if it exists."""
-        if name not in (RESULT, PREVIEW) or self.get(job_id) is None:
+        """``preview.jpg`` or the result (``result.png``, ``result.mp4`` ...) of a known
+        job, if it exists."""
+        names = {PREVIEW} | {result_name(f) for f in RESULT_TYPES}
+        if name not in names or self.get(job_id) is None:
             return None
         path = self.store.folder(job_id) / name
         return path if path.is_file() else None
@@ -270,15 +301,18 @@ class Studio:
         assert live.settings is not None
         with self._lock:
             inputs = tuple(dict(entry) for entry in live.record["inputs"])
+            kind, total = live.record.get("kind", PAINT), live.record["total"]
         return Task(
             job_id,
             live.uploads[0].path,
             tuple(u.path for u in live.uploads[1:]),
-            live.settings.to_dict(),
+            dict(live.settings),
             self.store.folder(job_id),
             inputs,
             self.preview_size,
             self.preview_interval,
+            kind,
+            total,
         )
 
     def _reporter(self, job_id: str) -> Report:
@@ -337,7 +371,8 @@ def execute(task: Task, report: Report, cancelled: Callable[[], bool]) -> str:
         fields = _progress_fields(progress)
         fields["history"] = driver.history.to_dict(HISTORY_DIGITS)
         if progress.done or time.monotonic() - shown >= task.preview_interval:
-            fields["preview"] = _preview(task, progress)
+            save_preview(task, progress.image())
+            fields["preview"] = progress.step
             shown = time.monotonic()
         report(fields)
 
@@ -345,22 +380,29 @@ def execute(task: Task, report: Report, cancelled: Callable[[], bool]) -> str:
     outcome = driver.run(on_step, cancelled)
     if outcome.state == "stopped":
         if outcome.last is not None:
-            report({"preview": _preview(task, outcome.last)})
+            save_preview(task, outcome.last.image())
+            report({"preview": outcome.last.step})
         return "cancelled"
     return "done"
 
 
-def _preview(task: Task, progress: Progress) -> int:
-    """Write the preview JPEG (at most ``preview_size`` px); returns its step."""
-    picture = io.to_pil(progress.image())
+def save_preview(task: Task, image: torch.Tensor) -> None:
+    """Write the preview JPEG of ``image`` ``(1, 3, H, W)``, at most ``preview_size`` px."""
+    picture = io.to_pil(image)
     picture.thumbnail((task.preview_size, task.preview_size))
     io.save_image(picture, task.folder / PREVIEW)
-    return progress.step
 
 
 def check_image(path: Path, max_pixels: int) -> None:
     """Raise InputError unless ``path`` is an image the library can read (it is decoded)."""
     io.open_image(path, max_pixels).close()
+
+
+def plain_message(exc: InputError) -> str:
+    """The library's message without the server-side path it starts with."""
+    message = str(exc)
+    head, sep, rest = message.partition(": ")
+    return rest if sep and ("/" in head or "\\" in head) else message
 
 
 def _remove_inputs(live: _Live) -> None:
@@ -389,4 +431,17 @@ def _copy(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-__all__ = ["Executor", "QueueFull", "Studio", "Task", "Upload", "Watcher", "check_image", "execute"]
+__all__ = [
+    "CLIP",
+    "PAINT",
+    "Executor",
+    "QueueFull",
+    "Studio",
+    "Task",
+    "Upload",
+    "Watcher",
+    "check_image",
+    "execute",
+    "plain_message",
+    "save_preview",
+]

@@ -2,8 +2,9 @@
 
 A job folder holds ``job.json`` (state, settings, input names and SHA-256 checksums, losses),
 the uploaded inputs while the job waits or runs, ``preview.jpg`` (the latest preview) and,
-once done, ``result.png`` (with painterly's metadata). Every path is built from a validated
-job id and a fixed file name, so nothing outside the data dir can be named by a request.
+once done, the result: ``result.png`` (with painterly's metadata) for a painting,
+``result.mp4`` (or ``result.mkv``) for a clip. Every path is built from a validated job id
+and a fixed file name, so nothing outside the data dir can be named by a request.
 """
 
 from __future__ import annotations
@@ -21,7 +22,16 @@ JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 RECORD = "job.json"
 RESULT = "result.png"
 PREVIEW = "preview.jpg"
+# The results a job can make, by format: their media types.
+RESULT_TYPES = {"png": "image/png", "mp4": "video/mp4", "mkv": "video/x-matroska"}
 TERMINAL = frozenset({"done", "failed", "cancelled"})
+
+
+def result_name(result_format: str) -> str:
+    """The file name of a job's result in ``result_format`` (a key of RESULT_TYPES)."""
+    if result_format not in RESULT_TYPES:
+        raise KeyError(result_format)
+    return f"result.{result_format}"
 
 
 class Store:
@@ -105,4 +115,13 @@ class Store:
         return removed
 
 
-__all__ = ["JOB_ID", "PREVIEW", "RECORD", "RESULT", "TERMINAL", "Store"]
+__all__ = [
+    "JOB_ID",
+    "PREVIEW",
+    "RECORD",
+    "RESULT",
+    "RESULT_TYPES",
+    "TERMINAL",
+    "Store",
+    "result_name",
+]
