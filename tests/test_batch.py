@@ -228,6 +228,26 @@ def test_batch_results_are_those_of_apply_and_both_models_run(tmp_path):
     ]
 
 
+def test_batch_writes_sixteen_bits_dpi_and_the_photos_exif(tmp_path):
+    import tifffile
+
+    exif = Image.Exif()
+    exif[271] = "Testcam"
+    (tmp_path / "in").mkdir()
+    Image.open(make_photos(tmp_path / "src", 1)[0]).save(tmp_path / "in" / "p.jpg", exif=exif)
+    out = tmp_path / "out"
+    argv = ["batch", str(tmp_path / "in"), "-o", str(out), *FAST, "--name", "{stem}.tif"]
+    assert cli.main([*argv, "--bit-depth", "16", "--dpi", "200"]) == 0
+    assert tifffile.imread(out / "p.tif").dtype == np.uint16
+    with Image.open(out / "p.tif") as im:
+        assert im.info["dpi"] == (200, 200) and im.getexif()[271] == "Testcam"
+        assert "icc_profile" in im.info
+    assert records(out)[-1]["settings"]["output"] == {"bit_depth": 16, "dpi": 200}
+    assert cli.main(argv) == 0  # the defaults again: the item is redone, at 8 bits
+    assert records(out)[-1]["status"] == "done" and "output" not in records(out)[-1]["settings"]
+    assert tifffile.imread(out / "p.tif").dtype == np.uint8
+
+
 def test_batch_optimisation_engine_with_shared_files(tmp_path, images):
     make_photos(tmp_path / "in", 2, side=40)
     out = tmp_path / "out"
@@ -269,6 +289,8 @@ def test_batch_optimisation_engine_with_shared_files(tmp_path, images):
         (["--model", "starry_night", "--worker-cpus", "2"], "--worker-cpus is for --ray"),
         (["--model", "starry_night", "--files", "nfs"], "--files nfs"),
         (["--model", "starry_night", "--name", "{stem}.gif"], "unknown output format"),
+        (["--model", "starry_night", "--bit-depth", "16", "--name", "{stem}.jpg"], "a .jpg file"),
+        (["--model", "starry_night", "--dpi", "-3"], "--dpi -3"),
         (["--style", "STYLE", "--style", "STYLE"], "two styles are named"),
         (["--style", "STYLE", "--weights", "vgg.pth"], "a batch takes"),
         (["--style", "STYLE", "--init", "start.png"], "starts every item from its own photo"),

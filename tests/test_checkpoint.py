@@ -191,3 +191,19 @@ def test_a_checkpoint_keeps_the_loss_history_for_resume_plot(images, tmp_path, c
     assert "--plot" in capsys.readouterr().err
     assert cli.main(["resume", str(ck), "-q", "--plot", str(plot)]) == 0
     assert Image.open(plot).format == "PNG" and not ck.exists()
+
+
+def test_resume_writes_the_output_as_first_asked(images, tmp_path):
+    import tifffile
+
+    ck, out = tmp_path / "run.ckpt", tmp_path / "o.tif"
+    argv = [str(images["tubingen"]), str(images["starry_night"]), "-o", str(out), "-q"]
+    argv += ["--size", "40", "--steps", "4", "--checkpoint", str(ck), "--checkpoint-every", "2"]
+    _stop_at_step_3([*argv, "--bit-depth", "16", "--dpi", "240"])
+    assert checkpoint.load(ck).options == io.OutputOptions(bit_depth=16, dpi=240)
+    assert cli.main(["resume", str(ck), "-q"]) == 0
+    assert tifffile.imread(out).dtype == np.uint16 and "stopped_at_step" not in io.read_metadata(
+        out
+    )
+    with Image.open(out) as im:
+        assert im.info["dpi"] == (240, 240)

@@ -57,6 +57,25 @@ def test_blend_weights_intermediates_and_jpeg(images, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jpg", "out_step00002.jpg"]
 
 
+def test_sixteen_bits_dpi_exif_and_profile_in_the_result(images, tmp_path, capsys):
+    exif = Image.Exif()
+    exif.update({271: "Testcam", 274: 6})  # a camera, and 'turn it when shown'
+    photo = tmp_path / "photo.jpg"
+    Image.open(images["tubingen"]).transpose(Image.Transpose.ROTATE_90).save(photo, exif=exif)
+    out = tmp_path / "out.png"
+    argv = [photo, images["starry_night"], "-o", out, *TINY, "--bit-depth", "16", "--dpi", "300"]
+    code, _, err = _run(argv, capsys)
+    assert code == 0, err
+    with Image.open(out) as im:
+        assert im.width == 48 > im.height  # the photo is landscape once turned
+        assert round(im.info["dpi"][0]) == 300 and "icc_profile" in im.info
+        assert im.getexif()[271] == "Testcam" and 274 not in im.getexif()
+    assert out.read_bytes()[24] == 16  # 16 bits a channel
+    levels = (io.load_image(out) * 65535).round().long()
+    assert (levels % 257 != 0).float().mean() > 0.5  # not 8-bit levels scaled up
+    assert io.read_metadata(out)["settings"]["seed"] == 0
+
+
 def test_summary_line_when_not_quiet(images, tmp_path, capsys):
     out = tmp_path / "o.png"
     code, _, err = _run(
@@ -147,6 +166,13 @@ BAD = {
     ),
     "output folder missing": (["{content}", "{style}", "-o", "{tmp}/no/out.png"], "does not exist"),
     "output is an input": (["{content}", "{style}", "-o", "{content}"], "overwrite the input"),
+    "16 bits in a JPEG": (
+        ["{content}", "{style}", "-o", "{tmp}/out.jpg", "--bit-depth", "16"],
+        "--bit-depth 16: a .jpg file (JPEG) holds 8 bits a channel; use .png .tif .tiff",
+    ),
+    "12 bits": (["{content}", "{style}", "--bit-depth", "12"], "--bit-depth 12"),
+    "dpi zero": (["{content}", "{style}", "--dpi", "0"], "--dpi 0"),
+    "dpi not a number": (["{content}", "{style}", "--dpi", "high"], "--dpi"),
     "size not a number": (["{content}", "{style}", "--size", "big"], "--size"),
     "size too small": (["{content}", "{style}", "--size", "8"], "size=8"),
     "negative weight": (["{content}", "{style}", "--style-weight", "-1"], "style_weight=-1"),

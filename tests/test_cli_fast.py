@@ -148,6 +148,26 @@ def test_apply_refuses_bad_models_and_outputs(model, images, tmp_path, capsys):
     assert not (tmp_path / "a.png").exists()
 
 
+def test_apply_writes_sixteen_bit_tiff_with_dpi_and_refuses_it_in_jpeg(
+    model, images, tmp_path, capsys
+):
+    import tifffile
+
+    photo, out = str(images["tubingen"]), tmp_path / "o.tif"
+    argv = ["apply", str(model), photo, "-o", str(out), "-q", "--bit-depth", "16"]
+    assert cli.main([*argv, "--dpi", "150"]) == 0
+    pixels = tifffile.imread(out)
+    expected = fast.apply(modelfile.load(model), io.load_image(photo))[0].permute(1, 2, 0)
+    assert pixels.dtype == np.uint16 and (pixels % 257 != 0).mean() > 0.5
+    assert np.abs(pixels / 65535 - expected.numpy()).max() < 1e-4  # the floats, not 8 bits
+    with Image.open(out) as im:
+        assert im.info["dpi"] == (150, 150) and "icc_profile" in im.info
+    assert io.read_metadata(out)["model"] == "rt"
+    jpeg = tmp_path / "o.jpg"
+    assert cli.main(["apply", str(model), photo, "-o", str(jpeg), "--bit-depth", "16"]) == 2
+    assert "--bit-depth 16: a .jpg file" in capsys.readouterr().err and not jpeg.exists()
+
+
 def test_models_lists_the_bundled_models(model, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(modelfile, "bundled_dir", lambda: tmp_path / "none")
     assert cli.main(["models"]) == 0

@@ -3,7 +3,8 @@
 A checkpoint holds the optimisation state (scale, image, optimiser state, step, learning rate),
 the settings with the resolved seed, the inputs (paths) with their SHA-256 (a changed input
 refuses to resume), the output path, torch's RNG state, the record for the output and the
-loss history so far (``curves.History.to_dict()``; absent from older checkpoints).
+loss history so far (``curves.History.to_dict()``; absent from older checkpoints) and how
+the output is written (``io.OutputOptions``; absent from older checkpoints: the defaults).
 Format 1 (before inputs were apart from settings) is read and converted.
 """
 
@@ -18,7 +19,7 @@ import torch
 
 from painterly.errors import InputError
 from painterly.inputs import Inputs
-from painterly.io import sha256_file, write_atomic
+from painterly.io import OutputOptions, sha256_file, write_atomic
 from painterly.optimize import RunState
 from painterly.settings import INITS, WEIGHT_SOURCES, Settings
 from painterly.version import __version__
@@ -39,6 +40,7 @@ class Checkpoint:
     record: dict[str, Any]
     torch_rng: torch.Tensor | None = None  # torch's global RNG state when saved
     history: dict[str, Any] | None = None  # the losses so far, for the curves (--plot)
+    options: OutputOptions = OutputOptions()  # bits a channel and dpi of the output
 
 
 def checksums(paths: list[str]) -> dict[str, str]:
@@ -67,6 +69,7 @@ def save(path: str | os.PathLike, ck: Checkpoint) -> None:
         "record": ck.record,
         "torch_rng": ck.torch_rng if ck.torch_rng is not None else torch.get_rng_state(),
         "history": ck.history,
+        "output_options": ck.options.to_dict(),
     }
     write_atomic(target, lambda fh: torch.save(payload, fh))
 
@@ -115,6 +118,7 @@ def _checkpoint(raw: dict[str, Any]) -> Checkpoint:
         record=dict(raw["record"]),
         torch_rng=raw["torch_rng"],
         history=raw.get("history"),
+        options=OutputOptions(**raw.get("output_options", {})),
     )
 
 

@@ -33,6 +33,7 @@ from painterly.console import (
     PROG,
     Parser,
     StopAfterStep,
+    add_output_flags,
     add_setting_flags,
     check_not_an_input,
     parse_style,
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="style image(s); blend several with PATH:WEIGHT, e.g. starry.jpg:0.7 scream.jpg:0.3",
     )
     parser.add_argument("-o", "--output", required=True, help="result file (.png .jpg .webp .tif)")
+    add_output_flags(parser)
     add_setting_flags(parser, [f.name for f in dataclasses.fields(Settings)])
     parser.add_argument(
         "--mask", metavar="PATH", help="mask image: white = stylise, black = keep the photo"
@@ -182,7 +184,8 @@ def _cmd_stylize(argv: list[str]) -> int:
     from painterly import api, io  # torch loads here, after the cheap checks
     from painterly.driver import Plan
 
-    output = io.check_output_path(args.output)
+    options = io.OutputOptions(args.bit_depth, args.dpi)
+    output = io.check_output_path(args.output, options)
     check_not_an_input(output, inputs.files())
     ck_path = None
     if args.checkpoint is not None:
@@ -193,6 +196,7 @@ def _cmd_stylize(argv: list[str]) -> int:
         checkpoint=ck_path,
         checkpoint_every=args.checkpoint_every or DEFAULT_CHECKPOINT_EVERY,
         plot=_check_plot_path(args.plot, [*inputs.files(), str(output), args.checkpoint]),
+        options=options,
     )
     return _drive(api.prepare(inputs, settings), plan, args.quiet)
 
@@ -239,12 +243,13 @@ def _cmd_resume(argv: list[str]) -> int:
 
         return resume_training(Path(args.checkpoint), args.quiet)
     ck = checkpoint.load(args.checkpoint)
-    output = io.check_output_path(ck.output)
+    output = io.check_output_path(ck.output, ck.options)
     plan = Plan(
         output,
         checkpoint=Path(args.checkpoint),
         checkpoint_every=ck.every,
         plot=_check_plot_path(args.plot, [*ck.inputs.files(), str(output), args.checkpoint]),
+        options=ck.options,
     )
     job = api.prepare(ck.inputs, ck.settings)
     if ck.torch_rng is not None:

@@ -17,6 +17,7 @@ from painterly.console import (
     PROG,
     Parser,
     add_engine_flags,
+    add_output_flags,
     given_settings,
     progress_bar,
     say,
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         "paths themselves, which every node must see (default: driver)",
     )
     add_engine_flags(p)
+    add_output_flags(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     return p
 
@@ -105,7 +107,9 @@ def cmd_batch(argv: list[str]) -> int:
     folder = io.check_output_folder(args.output)
 
     batch.check_name(args.name)
-    engine = _engine(args, settings, given)
+    options = io.OutputOptions(args.bit_depth, args.dpi)
+    options.check(Path(args.name).suffix)
+    engine = _engine(args, settings, given, options)
     sources = batch.find_inputs(args.inputs, args.recursive, exclude=folder)
     items = batch.plan(sources, [s.name for s in engine.styles], args.name)
     # A new folder has nothing up to date: workers start now, so that a problem with them
@@ -134,8 +138,9 @@ def _settings(args: argparse.Namespace) -> tuple[Settings, set[str]]:
     return Settings().replace(**{k: getattr(args, k) for k in given}), given
 
 
-def _engine(args: argparse.Namespace, settings: Settings, given: set[str]) -> Any:
-    """The Engine, with every style or model read (and checked) here, once."""
+def _engine(args: argparse.Namespace, settings: Settings, given: set[str], options: Any) -> Any:
+    """The Engine, with every style or model read (and checked) here, once; its results
+    written as ``options`` say."""
     from painterly import fast, io, modelfile, runtime
     from painterly.workers import Engine, Style
 
@@ -164,8 +169,11 @@ def _engine(args: argparse.Namespace, settings: Settings, given: set[str]) -> An
             settings.preserve_color,
             args.runtime,
             settings.device,
+            output=options,
         )
-    return Engine("optimise", tuple(styles), settings.to_dict(), device=settings.device)
+    return Engine(
+        "optimise", tuple(styles), settings.to_dict(), device=settings.device, output=options
+    )
 
 
 def _executor(args: argparse.Namespace, engine: Any) -> Any:

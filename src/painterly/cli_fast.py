@@ -2,6 +2,7 @@
 
 painterly train STYLE [STYLE:W ...] --photos DIR -o MODEL [options]
 painterly apply MODEL INPUT [INPUT ...] -o OUTPUT [--size PX] [--preserve-color luminance]
+                [--bit-depth 16] [--dpi N]
 painterly models
 """
 
@@ -17,6 +18,7 @@ from painterly.console import (
     PROG,
     Parser,
     StopAfterStep,
+    add_output_flags,
     add_setting_flags,
     parse_style,
     progress_bar,
@@ -183,6 +185,7 @@ def cmd_apply(argv: list[str]) -> int:
     p.add_argument("model", help="a model file (.safetensors) or a bundled model's name")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="photo(s)")
     p.add_argument("-o", "--output", required=True, help="a file, or a folder for several")
+    add_output_flags(p)
     p.add_argument("--size", type=int, default=None, help="long side (default: as the photo)")
     p.add_argument(
         "--preserve-color",
@@ -207,24 +210,27 @@ def cmd_apply(argv: list[str]) -> int:
 
     from painterly import fast, io
 
-    targets = _apply_targets(args.inputs, args.output)
+    options = io.OutputOptions(args.bit_depth, args.dpi)
+    targets = _apply_targets(args.inputs, args.output, options)
     model = fast.load_model(args.model, args.runtime, args.device)
     for source, target in targets:
         image = fast.fit(io.load_image(source), args.size)
         result = fast.apply(model, image, args.preserve_color)
-        io.save_image(result, target, fast.apply_record(model, source))
+        record = fast.apply_record(model, source)
+        io.save_image(result, target, record, options=options, exif=io.camera_exif(source))
         if not args.quiet:
             say(f"wrote {target}")
     return EXIT_OK
 
 
-def _apply_targets(inputs: list[str], output: str) -> list[tuple[str, Path]]:
-    """``(input, output file)`` pairs: one input to a file, several into a folder."""
+def _apply_targets(inputs: list[str], output: str, options: Any) -> list[tuple[str, Path]]:
+    """``(input, output file)`` pairs: one input to a file, several into a folder (as
+    PNGs); an InputError for an output that cannot hold ``options``."""
     from painterly import io
 
     out = Path(output)
     if len(inputs) == 1 and not out.is_dir():
-        target = io.check_output_path(out)
+        target = io.check_output_path(out, options)
         if Path(inputs[0]).resolve() == target.resolve():
             raise InputError(f"{target}: the output would overwrite the input {inputs[0]}")
         return [(inputs[0], target)]

@@ -84,6 +84,24 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
     add_setting_flags(parser, [f.name for f in dataclasses.fields(Settings)])
 
 
+def add_output_flags(parser: argparse.ArgumentParser) -> None:
+    """``--bit-depth`` and ``--dpi``, for a command that writes stills (io.OutputOptions
+    checks them)."""
+    parser.add_argument(
+        "--bit-depth",
+        type=int,
+        default=8,
+        metavar="{8,16}",
+        help="bits a colour channel of the result; 16 for PNG and TIFF (default: 8)",
+    )
+    parser.add_argument(
+        "--dpi",
+        type=int,
+        metavar="N",
+        help="the print resolution to record in the result, pixels per inch (default: none)",
+    )
+
+
 def given_settings(args: argparse.Namespace, model: bool, engine: str) -> set[str]:
     """The Settings fields given as flags; with ``model`` (the fast engine), an InputError
     for a flag only the optimisation engine takes (``engine``: how its styles are given)."""

@@ -29,8 +29,9 @@ class Plan:
     """Where a run's files go: the result, every ``save_every``-th step as
     ``OUTPUT_stepNNNNN.EXT`` (0: none), and a resumable checkpoint every
     ``checkpoint_every`` steps (None: none). ``metadata`` is written with every image
-    (None: the job's record). ``plot``: a PNG of the loss curves, written after the result
-    (and with the image so far when the run is stopped); None: none."""
+    (None: the job's record), as ``options`` say (bits a channel, dpi). ``plot``: a PNG of
+    the loss curves, written after the result (and with the image so far when the run is
+    stopped); None: none."""
 
     output: Path
     save_every: int = 0
@@ -38,6 +39,7 @@ class Plan:
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
     metadata: dict[str, Any] | None = None
     plot: Path | None = None
+    options: io.OutputOptions = io.OutputOptions()
 
     def __post_init__(self) -> None:
         if self.save_every < 0 or self.checkpoint_every < 1:
@@ -71,7 +73,8 @@ class Driver:
     recorded in checkpoints (computed from the job's input files when not given).
     ``last`` is the latest completed step, also after an exception (e.g. Ctrl-C);
     ``history`` holds every completed step's losses (a resumed run's from its checkpoint on,
-    or from the start when ``history`` is given: the checkpoint's).
+    or from the start when ``history`` is given: the checkpoint's). Every image carries the
+    kept EXIF of the content photo (when it is a file).
     """
 
     def __init__(
@@ -87,6 +90,7 @@ class Driver:
         self.plan = plan
         self.resume = resume
         self.metadata = plan.metadata if plan.metadata is not None else job.record
+        self.exif = io.camera_exif(job.inputs.content)
         if plan.checkpoint is not None and checksums is None:
             checksums = checkpoint.checksums(job.inputs.files())
         self.checksums = checksums or {}
@@ -114,7 +118,7 @@ class Driver:
             stream.close()  # stops the optimisation if we left early
         if self.last is None:  # resumed at the last step: nothing left to do
             raise InputError(f"{self.plan.checkpoint}: the run had already finished")
-        io.save_image(self.last.image(), self.plan.output, self.metadata)
+        self._write(self.last.image(), self.plan.output, self.metadata)
         if self.plan.checkpoint is not None:
             self.plan.checkpoint.unlink(missing_ok=True)  # the run is complete
         self.save_plot()
@@ -124,7 +128,7 @@ class Driver:
         """Intermediates and checkpoints after one step; True when the run is to stop."""
         plan, step = self.plan, progress.step
         if plan.save_every and step % plan.save_every == 0 and not progress.done:
-            io.save_image(progress.image(), plan.step_path(step), self.metadata)
+            self._write(progress.image(), plan.step_path(step), self.metadata)
         due = step % plan.checkpoint_every == 0 and not progress.done
         if plan.checkpoint is not None and (stopping or due):
             self.save_checkpoint(progress)
@@ -141,6 +145,7 @@ class Driver:
             checksums=self.checksums,
             record=self.job.record,
             history=self.history.to_dict(),
+            options=self.plan.options,
         )
         checkpoint.save(self.plan.checkpoint, ck)
 
@@ -150,9 +155,12 @@ class Driver:
         if self.last is None:
             return None
         metadata = {**self.metadata, "stopped_at_step": self.last.step}
-        io.save_image(self.last.image(), self.plan.output, metadata)
+        self._write(self.last.image(), self.plan.output, metadata)
         self.save_plot()
         return self.plan.output
+
+    def _write(self, image: Any, path: Path, metadata: dict[str, Any]) -> None:
+        io.save_image(image, path, metadata, options=self.plan.options, exif=self.exif)
 
     def save_plot(self) -> Path | None:
         """The loss curves so far to ``plan.plot``; None when none is planned or no step

@@ -50,7 +50,8 @@ class Engine:
     """What every worker loads once. ``fast``: ``styles`` are model files, applied at
     ``size`` (None: the photo's size) on ``runtime``; ``optimise``: ``styles`` are
     paintings, and ``settings`` (a Settings dict) is the recipe. ``threads``: torch's
-    threads in the worker (None: torch's default)."""
+    threads in the worker (None: torch's default). ``output``: how results are written
+    (bits a channel, dpi)."""
 
     kind: str
     styles: tuple[Style, ...]
@@ -60,6 +61,7 @@ class Engine:
     runtime: str = "auto"
     device: str = "auto"
     threads: int | None = None
+    output: io.OutputOptions = io.OutputOptions()
 
     def __post_init__(self) -> None:
         if self.kind not in ENGINES:
@@ -69,8 +71,12 @@ class Engine:
         """What decides an item's output besides the photo and the style's bytes (a rerun
         redoes an item when this changed)."""
         if self.kind == "fast":
-            return {"engine": "fast", "size": self.size, "preserve_color": self.preserve_color}
-        return {"engine": "optimise", **self.settings}
+            found = {"engine": "fast", "size": self.size, "preserve_color": self.preserve_color}
+        else:
+            found = {"engine": "optimise", **self.settings}
+        if self.output != io.OutputOptions():  # so that older manifests still match
+            found["output"] = self.output.to_dict()
+        return found
 
 
 @dataclass(frozen=True)
@@ -135,7 +141,10 @@ class Worker:
         try:
             image = self._read(task)
             out, record = self._stylize(image, task)
-            data = io.encode_image(out, Path(task.key).suffix, record)
+            exif = io.camera_exif(task.data if task.data is not None else task.source)
+            data = io.encode_image(
+                out, Path(task.key).suffix, record, options=self.engine.output, exif=exif
+            )
             if task.target is not None:
                 target = Path(task.target)
                 target.parent.mkdir(parents=True, exist_ok=True)
