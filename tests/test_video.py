@@ -1,7 +1,7 @@
 """painterly video on tiny clips made with PyAV (tests/videoclips.py: a textured picture
-moving by known steps, with a sine tone): both engines; frame rate, timestamps, rotation and sound kept;
-odd sizes; folders of frames; less flicker with --temporal; a killed run that resumes; and
-one-line errors for bad input."""
+moving by known steps, with a sine tone): both engines; frame rate, timestamps, rotation and
+sound kept; odd sizes; folders of frames; less flicker with --temporal; a killed run that
+resumes; and one-line errors for bad input."""
 
 from __future__ import annotations
 
