@@ -29,8 +29,16 @@ def _encoded(fmt: str, **options) -> bytes:
     return buf.getvalue()
 
 
+def _sixteen_bits(suffix: str) -> bytes:
+    """The photo as a 16-bit file of ours: a second decode (the low bytes) when read."""
+    photo = io.load_image(corpus._photo((24, 16)))
+    return io.encode_image(photo, suffix, {"x": 1}, options=io.OutputOptions(bit_depth=16))
+
+
 SEEDS = {
     "png": _encoded("PNG"),
+    "png16": _sixteen_bits(".png"),
+    "tif16": _sixteen_bits(".tif"),
     "jpg": _encoded("JPEG", quality=80),
     "gif": _encoded("GIF"),
     "bmp": _encoded("BMP"),
@@ -92,7 +100,7 @@ def test_unmutated_seeds_load(tmp_path, fmt):
     image = io.load_image(path)
     assert image.shape == (1, 3, 16, 24)
     reference = np.asarray(corpus._photo((24, 16)), np.float32) / 255
-    if fmt in ("png", "bmp", "tif"):
+    if fmt in ("png", "bmp", "tif", "png16", "tif16"):
         assert np.allclose(image[0].permute(1, 2, 0).numpy(), reference, atol=1e-6)
 
 
