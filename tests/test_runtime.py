@@ -43,8 +43,9 @@ def test_the_memory_check_counts_bf16_activations_only_when_they_are_used(monkey
     need = runtime.estimate_bytes(1536, 2048, s, half=True)
     monkeypatch.setattr(runtime, "available_bytes", lambda device: int(need / runtime.HEADROOM) + 1)
     runtime.check_memory(1536, 2048, s, torch.device("cpu"))  # fits with bf16 activations
-    with pytest.raises(InputError, match="needs about"):
-        runtime.check_memory(1536, 2048, s.replace(precision="fp32"), torch.device("cpu"))
+    whole = s.replace(precision="fp32", tile=0)
+    with pytest.raises(InputError, match=r"needs about .* whole \(--tile off\)"):
+        runtime.check_memory(1536, 2048, whole, torch.device("cpu"))
 
 
 def test_the_estimate_counts_each_optimisers_own_state():
@@ -63,7 +64,7 @@ def test_too_large_a_run_names_the_largest_size_that_fits(monkeypatch):
     monkeypatch.setattr(runtime, "available_bytes", lambda device: 2 * 2**30)
     s = Settings()
     runtime.check_memory(384, 512, s, torch.device("cpu"))  # fits in 2 GiB
-    with pytest.raises(InputError, match=r"needs about .* GiB but 2.0 GiB is free.*--size \d+ is"):
+    with pytest.raises(InputError, match=r"about .* even in tiles but 1.8 GiB .*--size \d+ is"):
         runtime.check_memory(3000, 4000, s, torch.device("cpu"))
     monkeypatch.setattr(runtime, "available_bytes", lambda device: 2**20)
     with pytest.raises(InputError, match="no size fits"):
@@ -90,3 +91,29 @@ def test_precision_resolution(monkeypatch):
     with pytest.raises(InputError, match="bf16: not available on mps"):
         runtime.resolve_precision("bf16", torch.device("mps"))
     assert runtime.resolve_precision("auto", torch.device("mps")) is None
+
+
+def test_a_scale_that_does_not_fit_whole_is_planned_in_tiles(monkeypatch):
+    monkeypatch.setattr(runtime, "available_bytes", lambda device: 64 * 2**30)
+    cpu = torch.device("cpu")
+    small = runtime.plan_memory(288, 512, Settings(), cpu)
+    assert small.tile is None and small.history is None
+    # 4K under 6 GiB: too big whole (tens of GiB), so tiles, and a shorter L-BFGS history.
+    s = Settings(max_memory=6.0)
+    assert runtime.estimate_bytes(2160, 3840, s) > 6 * 2**30
+    plan = runtime.plan_memory(2160, 3840, s, cpu)
+    assert plan.tile is not None and plan.tile % 16 == 0 and plan.tile >= runtime.MIN_GOOD_TILE
+    assert plan.history is not None and plan.history < 50
+    assert plan.need <= 6 * 2**30
+    assert plan.need == runtime.tiled_bytes(2160, 3840, plan.tile, plan.history, s, True, False)
+    # More memory buys a longer history first; Adam keeps no history.
+    roomy = runtime.plan_memory(2160, 3840, Settings(max_memory=20.0), cpu)
+    assert roomy.history is not None and roomy.history > plan.history
+    adam = runtime.plan_memory(2160, 3840, s.replace(optimizer="adam"), cpu)
+    assert adam.tile is not None and adam.history is None
+    # --tile PX tiles whatever the memory; a tile as large as the image is the whole image.
+    assert runtime.plan_memory(288, 512, Settings(tile=100), cpu).tile == 96
+    assert runtime.plan_memory(288, 512, Settings(tile=512), cpu).tile is None
+    # --tile off never tiles, and says how large a size fits whole.
+    with pytest.raises(InputError, match=r"whole \(--tile off\).*--size \d+ is the largest"):
+        runtime.plan_memory(2160, 3840, s.replace(tile=0), cpu)

@@ -7,7 +7,14 @@ import torch
 
 from painterly import tiles
 from painterly.errors import InputError
-from painterly.objective import Objective, Region, Term, feature_pass, style_targets
+from painterly.objective import (
+    Objective,
+    Region,
+    Term,
+    TiledObjective,
+    feature_pass,
+    style_targets,
+)
 from painterly.settings import Settings
 
 from .conftest import rand_image
@@ -67,7 +74,7 @@ def test_tiled_loss_and_gradient_equal_the_untiled_ones(pair):
         return values, x.grad
 
     values, grad = evaluate(objective)
-    tiled_values, tiled_grad = evaluate(tiles.TiledObjective(objective, 48))
+    tiled_values, tiled_grad = evaluate(TiledObjective(objective, 48))
     for key in ("content", "style", "tv", "total"):
         assert tiled_values[key] == pytest.approx(values[key], rel=1e-4), key
     # Exact up to float32 rounding everywhere, halos included: no seams to hide.
@@ -82,7 +89,7 @@ def test_a_halo_too_narrow_would_show_so_the_test_can_fail(pair):
     image = content.clone().requires_grad_(True)
     loss, _ = objective(image, objective.content_targets(content))
     loss.backward()
-    narrow = tiles.TiledObjective(objective, 48)
+    narrow = TiledObjective(objective, 48)
     narrow.halo = 16
     x = content.clone().requires_grad_(True)
     loss, _ = narrow(x, narrow.content_targets(content))
@@ -96,14 +103,43 @@ def test_what_tiling_cannot_take_is_refused(extractor, pair):
         extractor, objective.style, s, terms={"t": Term(1.0, lambda x, f: x.mean())}
     )
     with pytest.raises(InputError, match="extra loss terms"):
-        tiles.TiledObjective(with_term, 64)
+        TiledObjective(with_term, 64)
     features = feature_pass(extractor)
     style = rand_image(64, 64, seed=1)
     mask = torch.ones(1, 1, 64, 64)
     masked = style_targets(features, [(style, 1.0)], s, [Region(mask, ((style, 1.0),))])
     with pytest.raises(InputError, match="without masks"):
-        tiles.TiledObjective(Objective(extractor, masked, s), 64)
+        TiledObjective(Objective(extractor, masked, s), 64)
     meancov = s.replace(style_stats="meancov")
     stats = style_targets(features, [(style, 1.0)], meancov)
     with pytest.raises(InputError, match="gram"):
-        tiles.TiledObjective(Objective(extractor, stats, meancov), 64)
+        TiledObjective(Objective(extractor, stats, meancov), 64)
+
+
+def test_a_tiled_run_follows_the_untiled_one_step_by_step(extractor, images):
+    from painterly import api
+    from painterly.inputs import Inputs
+
+    runs = {}
+    for tile in (0, 64):
+        s = Settings(size=112, start_size=112, steps=4, seed=0, tile=tile, precision="fp32")
+        job = api.prepare(
+            Inputs.of(images["tubingen"], [(images["starry_night"], 1.0)]), s, extractor=extractor
+        )
+        assert job.record["tiles"] == [None if tile == 0 else 64]
+        runs[tile] = [p.losses["total"] for p in job.run()]
+    assert runs[64] == pytest.approx(runs[0], rel=1e-4)
+
+
+def test_tiles_with_masks_are_refused_before_any_work(extractor, images):
+    from painterly import api
+    from painterly.inputs import Inputs
+
+    s = Settings(size=112, start_size=112, steps=1, seed=0, tile=64)
+    inputs = Inputs.of(
+        images["tubingen"],
+        [(images["starry_night"], 1.0), (images["the_scream"], 1.0)],
+        style_masks=(images["tubingen"], images["tubingen"]),
+    )
+    with pytest.raises(InputError, match="in tiles of 64 px, which take the gram statistic"):
+        api.prepare(inputs, s, extractor=extractor)

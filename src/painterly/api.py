@@ -97,7 +97,10 @@ def prepare(
     extractor = extractor.to(device)
     features = feature_pass(extractor, autocast)
     stages = [
-        dataclasses.replace(stage, targets=style_targets(features, stage.styles, s, stage.regions))
+        dataclasses.replace(
+            stage,
+            targets=style_targets(features, stage.styles, s, stage.regions, stage.tile),
+        )
         for stage in plain
     ]
     first = stages[0]
@@ -110,6 +113,7 @@ def prepare(
         **inputs.record(),
         "settings": s.to_dict(),
         "scales": [list(stage.size) for stage in stages],
+        "tiles": [stage.tile for stage in stages],
         "precision": "bf16" if autocast == torch.bfloat16 else "fp32",
         "device": device.type,
     }
@@ -176,7 +180,16 @@ def _stage(
     regions, finish = guides.regions(
         masks.at(content_img.shape[-2:]), styles_on_device, photo, finish
     )
-    return Stage(content_img.to(device), styles_on_device, steps, finish, regions)
+    plan = runtime.plan_memory(*content_img.shape[-2:], s, device)
+    if plan.tile is not None and (regions is not None or s.style_stats != "gram"):
+        raise InputError(
+            f"the scale of {side} px is evaluated in tiles of {plan.tile} px, which take the "
+            "gram statistic without masks; use a smaller --size or more --max-memory"
+        )
+    return Stage(
+        content_img.to(device), styles_on_device, steps, finish, regions, None, plan.tile,
+        plan.history,
+    )  # fmt: skip
 
 
 def iterate(

@@ -52,6 +52,16 @@ def _flag_type(hint: Any) -> Any:
     return hint
 
 
+def _with_words(cast: Any, words: dict[str, Any]) -> Any:
+    """An argparse type that also takes the field's words (e.g. ``auto``) for their values."""
+
+    def parse(text: str) -> Any:
+        return words[text] if text in words else cast(text)
+
+    parse.__name__ = f"{cast.__name__} or {' or '.join(words)}"
+    return parse
+
+
 def add_setting_flags(parser: argparse.ArgumentParser, names: list[str]) -> None:
     """A ``--flag`` for each named Settings field: type, choices, help, default and bounds
     from the field; a flag not given leaves the attribute unset (argparse.SUPPRESS)."""
@@ -59,7 +69,10 @@ def add_setting_flags(parser: argparse.ArgumentParser, names: list[str]) -> None
     fields = {f.name: f for f in dataclasses.fields(Settings)}
     for name in names:
         f = fields[name]
-        kwargs: dict[str, Any] = {"type": _flag_type(hints[f.name]), "help": _flag_help(f)}
+        kind = _flag_type(hints[f.name])
+        if "words" in f.metadata:
+            kind = _with_words(kind, f.metadata["words"])
+        kwargs: dict[str, Any] = {"type": kind, "help": _flag_help(f)}
         if "choices" in f.metadata and f.metadata.get("input") is None and hints[f.name] is str:
             kwargs["choices"] = f.metadata["choices"]  # layer lists: checked by Settings
         parser.add_argument(f"--{f.name.replace('_', '-')}", default=argparse.SUPPRESS, **kwargs)

@@ -16,8 +16,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from painterly import losses
-from painterly.arch import downsampling
+from painterly import losses, tiles
+from painterly.arch import LAYER_INDEX, downsampling
+from painterly.errors import InputError
 from painterly.features import VGGFeatures
 from painterly.settings import Settings
 
@@ -131,6 +132,7 @@ def style_targets(
     styles: Sequence[tuple[torch.Tensor, float]],
     settings: Settings,
     regions: Sequence[Region] | None = None,
+    tile: int | None = None,
 ) -> StyleTargets:
     """Compute the style targets once, under no_grad.
 
@@ -139,6 +141,8 @@ def style_targets(
     texture that mixes the paintings. ``regions`` (spatial control, Gatys et al. 2017)
     replaces that single target by guided statistics per region; their masks are at the
     size of the image to be painted, and are averaged down to each layer's feature map.
+    ``tile``: the Gram matrices of each painting are computed tile by tile (a print-size
+    scale, whose style image does not fit through the network whole).
     """
     if not styles:
         raise ValueError("at least one style image is needed")
@@ -154,7 +158,7 @@ def style_targets(
             weights = {n: _layer_weights(region.mask, n) for n in layers}
             targets = None
             if region.styles is not None:
-                targets = _blend(features, stat, layers, region.styles)
+                targets = _blend(features, stat, layers, region.styles, tile)
             prepared.append(RegionTargets(share, weights, targets))
     return StyleTargets(settings.style_stats, layers, tuple(prepared))
 
@@ -164,18 +168,34 @@ def _blend(
     stat: StyleStatistic,
     layers: tuple[str, ...],
     styles: Sequence[tuple[torch.Tensor, float]],
+    tile: int | None = None,
 ) -> dict[str, Any]:
     """Per layer, the blend-weighted mean of each style's statistics, made a target."""
     blend_total = float(sum(w for _, w in styles))
     sums: dict[str, list[torch.Tensor]] = {}
     for image, weight in styles:
-        feats = features(image)
+        measured = _measure(features, stat, layers, image, tile)
         for name in layers:
-            parts = [p * (weight / blend_total) for p in stat.measure(feats[name], None)]
+            parts = [p * (weight / blend_total) for p in measured[name]]
             sums[name] = (
                 [a + b for a, b in zip(sums[name], parts, strict=True)] if name in sums else parts
             )
     return {name: stat.target(parts) for name, parts in sums.items()}
+
+
+def _measure(
+    features: Features,
+    stat: StyleStatistic,
+    layers: tuple[str, ...],
+    image: torch.Tensor,
+    tile: int | None,
+) -> dict[str, list[torch.Tensor]]:
+    """Per layer, ``stat.measure`` of one image's features; Gram matrices tile by tile when
+    ``tile`` is given."""
+    if tile is not None and stat is STYLE_STATISTICS["gram"]:
+        return {name: [g] for name, g in tiles.grams(features, image, layers, tile).items()}
+    feats = features(image)
+    return {name: stat.measure(feats[name], None) for name in layers}
 
 
 class Objective:
@@ -287,3 +307,101 @@ def _layer_weights(mask: torch.Tensor | None, layer: str) -> torch.Tensor | None
     stride = downsampling(layer)
     size = (mask.shape[-2] // stride, mask.shape[-1] // stride)
     return F.adaptive_avg_pool2d(mask.to(torch.float32), size).pow(2)
+
+
+class TiledObjective:
+    """An :class:`Objective` evaluated tile by tile (see the module's docstring): the same
+    loss values, and a gradient equal to the untiled one, in memory set by ``tile``.
+
+    Takes the Gram statistic without masks and no extra terms.
+    """
+
+    def __init__(self, objective: Objective, tile: int) -> None:
+        if objective.style.statistic != "gram" or len(objective.style.regions) != 1:
+            raise InputError("tiled evaluation takes the gram statistic without masks")
+        region = objective.style.regions[0]
+        if region.targets is None or region.weights[objective.style_layers[0]] is not None:
+            raise InputError("tiled evaluation takes the gram statistic without masks")
+        if objective.terms:
+            raise InputError("tiled evaluation takes no extra loss terms")
+        self.objective = objective
+        self.tile = tile
+        layers = objective.content_layers + objective.style_layers
+        self.halo = tiles.halo(max(layers, key=LAYER_INDEX.__getitem__))
+
+    def content_targets(self, content: torch.Tensor) -> ContentTargets:
+        """The photo's features at the content layers, assembled from the tiles' cores."""
+        o = self.objective
+        maps: dict[str, torch.Tensor] = {}
+        with torch.no_grad():
+            for t, feats in tiles.passes(o.features, content, self.tile, self.halo):
+                for name in o.content_layers:
+                    stride = downsampling(name)
+                    if name not in maps:
+                        h, w = content.shape[-2] // stride, content.shape[-1] // stride
+                        maps[name] = content.new_zeros((1, feats[name].shape[1], h, w))
+                    rows, cols = t.place(stride)
+                    maps[name][..., rows, cols] = t.core(feats[name], stride).float()
+        return ContentTargets(maps, (None,))
+
+    def __call__(
+        self, images: torch.Tensor, content: ContentTargets
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """As :meth:`Objective.__call__` for one image: (the total loss, whose gradient with
+        respect to ``images`` is the untiled one, the terms as floats)."""
+        if images.shape[0] != 1:
+            raise ValueError("tiled evaluation takes one image at a time")
+        o = self.objective
+        image = images.detach()
+        targets = o.style.layer_targets
+        w = o.term_weights
+        # Pass 1: the global Gram matrices and the content error, without gradients.
+        sums, counts = tiles.gram_sums(o.features, image, o.style_layers, self.tile)
+        norms = {n: targets[n].pow(2).sum() for n in o.style_layers}
+        grams_ = {n: sums[n] / counts[n] for n in o.style_layers}
+        diffs = {n: grams_[n] - targets[n][0] for n in o.style_layers}
+        style_part = sum(
+            o.layer_weights[n] * float(diffs[n].pow(2).sum() / norms[n].clamp_min(losses.EPS))
+            for n in o.style_layers
+        )
+        content_norms = {
+            n: content.features[n].pow(2).sum().clamp_min(losses.EPS) for n in o.content_layers
+        }
+        # Pass 2: the surrogate's gradient, tile by tile, summed into the image's gradient.
+        grad = torch.zeros_like(image)
+        content_error = dict.fromkeys(o.content_layers, 0.0)
+        style_scale = {
+            n: w["style"] * o.layer_weights[n] * 2 / (counts[n] * norms[n].clamp_min(losses.EPS))
+            for n in o.style_layers
+        }
+        content_scale = w["content"] / len(o.content_layers)
+        for t in tiles.plan(image.shape[-2], image.shape[-1], self.tile, self.halo):
+            crop = t.crop(image).clone().requires_grad_(True)
+            feats = o.features(crop)
+            surrogate = crop.new_zeros(())
+            for n in o.style_layers:
+                flat = losses.wide(tiles.flat(t.core(feats[n], downsampling(n))))
+                surrogate = surrogate + style_scale[n] * (flat * (diffs[n] @ flat)).sum()
+            for n in o.content_layers:
+                stride = downsampling(n)
+                rows, cols = t.place(stride)
+                core = losses.wide(t.core(feats[n], stride))
+                error = (core - content.features[n][..., rows, cols]).pow(2).sum()
+                content_error[n] += float(error.detach())
+                surrogate = surrogate + content_scale * error / content_norms[n]
+            (crop_grad,) = torch.autograd.grad(surrogate, crop)
+            grad[..., t.cy0 : t.cy1, t.cx0 : t.cx1] += crop_grad
+        content_part = sum(
+            content_error[n] / float(content_norms[n]) for n in o.content_layers
+        ) / len(o.content_layers)
+        tv = w["tv"] * losses.tv_loss(images)
+        fixed = w["content"] * content_part + w["style"] * style_part
+        link = (images * grad).sum()
+        total = tv + (link - link.detach()) + fixed
+        values = {
+            "content": w["content"] * content_part,
+            "style": w["style"] * style_part,
+            "tv": float(tv.detach()),
+        }
+        values["total"] = float(total.detach())
+        return total, values

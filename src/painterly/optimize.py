@@ -18,6 +18,7 @@ from painterly.objective import (
     Objective,
     Region,
     StyleTargets,
+    TiledObjective,
     feature_pass,
     style_targets,
 )
@@ -87,6 +88,8 @@ class Stage:
     finish: Callable[[torch.Tensor], torch.Tensor] | None = None
     regions: tuple[Region, ...] | None = None  # spatial control; None: the style everywhere
     targets: StyleTargets | None = None
+    tile: int | None = None  # evaluated in tiles of this side (runtime.plan_memory); None: whole
+    history: int | None = None  # L-BFGS pairs kept; None: the optimiser's own
 
     @property
     def size(self) -> tuple[int, int]:
@@ -207,8 +210,10 @@ def _run_stage(
     if targets is None:
         features = feature_pass(extractor, autocast)
         targets = style_targets(features, stage.styles, settings, stage.regions)
-    objective = Objective(extractor, targets, settings, autocast)
-    live = _LiveStage(objective, stage.content, settings, start, at, resume)
+    objective: ObjectiveLike = Objective(extractor, targets, settings, autocast)
+    if stage.tile is not None:
+        objective = TiledObjective(objective, stage.tile)
+    live = _LiveStage(objective, stage.content, settings, start, at, resume, stage.history)
     return (yield from _steps(live, stage, at))
 
 
@@ -278,17 +283,19 @@ class _LiveStage:
         start: torch.Tensor,
         at: _Position,
         resume: RunState | None,
+        history: int | None = None,
     ) -> None:
         self.objective = objective
         self.targets = objective.content_targets(content)
         self.spec = OPTIMIZERS[settings.optimizer]
+        self.history = history if history is not None else self.spec.history
         self.lr = settings.lr if settings.lr is not None else self.spec.default_lr
         self.step = at.offset
         self.scale = at.scale
         if resume is not None:
             self.step, self.lr = resume.step, resume.lr
         self.image = start.detach().to(torch.float32).clone().requires_grad_(True)
-        self.optimizer = self.spec.make([self.image], self.lr)
+        self.optimizer = self.spec.build([self.image], self.lr, self.history)
         if resume is not None:
             self.optimizer.load_state_dict(resume.optimizer)
         self.last: dict[str, float] = {}
@@ -321,7 +328,7 @@ class _LiveStage:
             self.lr /= 2  # the history that led here is discarded with the old optimiser
             with torch.no_grad():
                 self.image.copy_(self.good)
-            self.optimizer = self.spec.make([self.image], self.lr)
+            self.optimizer = self.spec.build([self.image], self.lr, self.history)
             return False
         self.step += 1
         self.good.copy_(self.image.detach())

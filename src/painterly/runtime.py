@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
-from painterly.arch import LAYER_INDEX, LAYER_TABLE, downsampling
+from painterly import tiles
+from painterly.arch import LAYER_INDEX, LAYER_TABLE, channels, downsampling
 from painterly.errors import InputError
 from painterly.image import fit_size
 from painterly.optimize import OPTIMIZERS
@@ -117,9 +119,9 @@ HEADROOM = 0.9  # never plan to use the last 10% of free memory
 def activation_elements(height: int, width: int, deepest: str) -> int:
     """Number of float elements the network's outputs take for one ``height x width`` image."""
     total = 0
-    for name, _, channels in LAYER_TABLE[: LAYER_INDEX[deepest] + 1]:
+    for name, _, width_c in LAYER_TABLE[: LAYER_INDEX[deepest] + 1]:
         stride = downsampling(name)
-        total += channels * (height // stride) * (width // stride)
+        total += width_c * (height // stride) * (width // stride)
     return total
 
 
@@ -162,26 +164,110 @@ def available_bytes(device: torch.device) -> int | None:
     return None
 
 
-def check_memory(height: int, width: int, settings: Settings, device: torch.device) -> None:
-    """Raise an InputError naming the largest size that fits if this run would not."""
+TILE_SIDES = (2048, 1536, 1024, 768, 512, 384, 256, 192, 128)  # largest first: less halo
+MIN_GOOD_TILE = 512  # below this the halos cost more than the history saves
+HISTORIES = (50, 20, 10, 5)  # L-BFGS history tried, longest first, at a tiled scale
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """How one scale runs in memory: whole (``tile`` None) or in tiles of ``tile`` px, with
+    ``history`` L-BFGS pairs (None: the optimiser's own), needing about ``need`` bytes."""
+
+    tile: int | None
+    history: int | None
+    need: int
+
+
+def budget_bytes(settings: Settings, device: torch.device) -> float | None:
+    """What a run may plan to use: ``--max-memory``, or 90% of what is free, the smaller."""
     free = available_bytes(device)
-    if free is None:
-        return
-    on_cpu = device.type == "cpu"
-    half = resolve_precision(settings.precision, device) is not None
-    budget = HEADROOM * free
-    need = estimate_bytes(height, width, settings, on_cpu, half)
-    if need <= budget:
-        return
-    long_side = max(height, width)
+    limits = [HEADROOM * free] if free is not None else []
+    if settings.max_memory is not None:
+        limits.append(settings.max_memory * 2**30)
+    return min(limits) if limits else None
+
+
+def tiled_bytes(
+    height: int, width: int, tile: int, history: int, settings: Settings, on_cpu: bool, half: bool
+) -> int:
+    """Peak memory of a scale evaluated in tiles (objective.TiledObjective): one tile's
+    crop (core and halo) through the network with gradients, and the image-sized tensors:
+    the image, its gradient and copies, the optimiser's state with ``history`` pairs, the
+    photo's features at the content layers."""
+    margin = tiles.halo(settings.deepest_layer)
+    side_h, side_w = min(height, tile + 2 * margin), min(width, tile + 2 * margin)
+    floats = ACTIVATION_FACTOR * activation_elements(side_h, side_w, settings.deepest_layer)
+    floats *= 0.5 if half else 1.0
+    spec = OPTIMIZERS[settings.optimizer]
+    state = 2 * history + 2 if spec.history else spec.state_images
+    floats += (state + IMAGE_COPIES + 1) * 3 * height * width
+    floats += sum(
+        channels(n) * (height // downsampling(n)) * (width // downsampling(n))
+        for n in settings.content_layers
+    )
+    return int(4 * floats) + (BASE_BYTES if on_cpu else 0)
+
+
+def plan_memory(height: int, width: int, settings: Settings, device: torch.device) -> MemoryPlan:
+    """Whole when it fits (or ``--tile off``); else, or with ``--tile PX``, tiles: the
+    largest side and longest L-BFGS history that fit, preferring tiles of at least
+    MIN_GOOD_TILE over a longer history. An InputError naming the largest size that would
+    fit when even the smallest plan does not."""
+    plan = _plan(height, width, settings, device)
+    if plan is not None:
+        return plan
+    on_cpu, half = device.type == "cpu", resolve_precision(settings.precision, device) is not None
+    need = (
+        estimate_bytes(height, width, settings, on_cpu, half)
+        if settings.tile == 0
+        else tiled_bytes(height, width, TILE_SIDES[-1], HISTORIES[-1], settings, on_cpu, half)
+    )
     fits = [
         side
-        for side in range(MIN_SIZE, long_side, 16)
-        if estimate_bytes(*fit_size(height, width, side), settings, on_cpu, half) <= budget
+        for side in range(MIN_SIZE, max(height, width), 16)
+        if _plan(*fit_size(height, width, side), settings, device) is not None
     ]
     largest = f"--size {fits[-1]} is the largest that fits" if fits else "no size fits"
+    budget = budget_bytes(settings, device) or 0
+    how = "whole (--tile off)" if settings.tile == 0 else "even in tiles"
     raise InputError(
-        f"this run needs about {need / 2**30:.1f} GiB but {free / 2**30:.1f} GiB is free on "
-        f"{device.type}; {largest}; memory also drops with --optimizer adam (no L-BFGS "
-        "history), a smaller --style-scale or shallower --style-layers"
+        f"this run needs about {need / 2**30:.1f} GiB {how} but {budget / 2**30:.1f} GiB may "
+        f"be used on {device.type}; {largest}; memory also drops with --optimizer adam (no "
+        "L-BFGS history), a smaller --style-scale or shallower --style-layers"
     )
+
+
+def _plan(height: int, width: int, settings: Settings, device: torch.device) -> MemoryPlan | None:
+    """:func:`plan_memory`'s choice, or None when nothing fits."""
+    on_cpu = device.type == "cpu"
+    half = resolve_precision(settings.precision, device) is not None
+    whole = estimate_bytes(height, width, settings, on_cpu, half)
+    budget = budget_bytes(settings, device)
+    spec = OPTIMIZERS[settings.optimizer]
+    longest = max(height, width)
+    if settings.tile is not None and settings.tile > 0:
+        tile = tiles.round_tile(settings.tile)
+        sides: tuple[int, ...] = (tile,)
+        if tile >= longest:
+            return MemoryPlan(None, None, whole) if budget is None or whole <= budget else None
+    elif budget is None or whole <= budget:
+        return MemoryPlan(None, None, whole)
+    elif settings.tile == 0:
+        return None
+    else:
+        sides = tuple(t for t in TILE_SIDES if t < longest) or (tiles.round_tile(longest // 2),)
+    histories = [h for h in HISTORIES if h <= spec.history] if spec.history else [0]
+    good = [t for t in sides if t >= MIN_GOOD_TILE] or sides[:1]
+    for choice_sides, choice_histories in ((good, histories), (sides, histories[-1:])):
+        for history in choice_histories:
+            for tile in choice_sides:
+                need = tiled_bytes(height, width, tile, history, settings, on_cpu, half)
+                if budget is None or need <= budget:
+                    return MemoryPlan(tile, history if spec.history else None, need)
+    return None
+
+
+def check_memory(height: int, width: int, settings: Settings, device: torch.device) -> None:
+    """Raise an InputError if this run would not fit, even in tiles."""
+    plan_memory(height, width, settings, device)

@@ -192,6 +192,27 @@ class Settings:
             "VGG arithmetic; auto: bf16 where the hardware is fast at it", choices=PRECISIONS
         ),
     )
+    # Print sizes (4K, 8K) do not fit in memory whole: the objective is then evaluated tile
+    # by tile against global statistics, with the same loss and gradient (tiles.py). auto
+    # tiles only the scales whose memory estimate exceeds what is free (or --max-memory).
+    tile: int | None = field(
+        default=None,
+        metadata=_rule(
+            "evaluate each scale in tiles of this side in pixels; auto: only the scales that "
+            "do not fit in memory whole; off: never (default: auto)",
+            min=0,
+            words={"auto": None, "off": 0},
+        ),
+    )
+    max_memory: float | None = field(
+        default=None,
+        metadata=_rule(
+            "plan the run (tiles, optimiser history) to use at most this many GiB "
+            "(default: what is free)",
+            positive=True,
+            server=True,
+        ),
+    )
     # Refuse absurd input files before decoding them (a "decompression bomb" declares
     # enormous dimensions in a tiny file); Pillow's own guard stays on as well.
     max_input_megapixels: float = field(
