@@ -82,6 +82,15 @@ def browser():
         chromium.close()
 
 
+def _open(browser: Any, host: str, port: int, token: str | None = None) -> tuple[Any, list[str]]:
+    """The studio's page, 1280x800, and the list its script errors are collected in."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"http://{host}:{port}/" + (f"?token={token}" if token else ""))
+    return page, errors
+
+
 def _paint(
     page: Any, photo: Path, painting: Path, settings: dict[str, int], timeout: int = 120_000
 ) -> None:
@@ -111,10 +120,7 @@ def _paint(
 def test_paint_watch_and_download_in_the_browser(browser, tmp_path, token):
     images = _copies(tmp_path, 48)
     with live_server(tmp_path / "data", preview_interval=0, token=token) as (host, port):
-        page = browser.new_page(viewport={"width": 1280, "height": 800}, accept_downloads=True)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(f"http://{host}:{port}/" + (f"?token={token}" if token else ""))
+        page, errors = _open(browser, host, port, token)
         default = f"{Settings().style_weight:g}"
         assert page.locator("#setting-style_weight").input_value() == default  # from the schema
         _paint(page, images["tubingen"], images["starry_night"], {"size": 48, "steps": 4})
@@ -141,23 +147,10 @@ def test_paint_watch_and_download_in_the_browser(browser, tmp_path, token):
         assert errors == []
 
 
-def test_instant_mode_with_a_trained_style(browser, tmp_path, monkeypatch):
-    import torch
-
-    from painterly import modelfile
-    from painterly.transform import build
-
-    folder = tmp_path / "bundle"
-    folder.mkdir()
-    torch.manual_seed(0)
-    modelfile.save(folder / "starry_night.safetensors", build("rt"), {"styles": []})
-    monkeypatch.setattr(modelfile, "bundled_dir", lambda: folder)
+def test_instant_mode_with_a_trained_style(browser, tmp_path, bundle):
     images = _copies(tmp_path, 96)
     with live_server(tmp_path / "data") as (host, port):
-        page = browser.new_page(viewport={"width": 1280, "height": 800}, accept_downloads=True)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(f"http://{host}:{port}/")
+        page, errors = _open(browser, host, port)
         page.wait_for_selector("#mode-section:not([hidden])")
         page.check("[data-testid=mode-instant]")
         assert page.locator("#style-drop").is_hidden()  # no painting to choose
@@ -171,6 +164,49 @@ def test_instant_mode_with_a_trained_style(browser, tmp_path, monkeypatch):
         saved = tmp_path / "instant.png"
         download.value.save_as(saved)
         assert Image.open(saved).size == (96, 72)
+        assert errors == []
+
+
+def test_clip_mode_shows_its_limits_progress_and_downloads_the_mp4(browser, tmp_path, bundle):
+    pytest.importorskip("av", reason="painterly[video]")
+    pytest.importorskip("cv2", reason="painterly[video]")
+    from painterly import videoio
+    from tests.videoclips import make_clip
+
+    clip = make_clip(tmp_path / "pan.mp4")  # 8 frames of 64x48, with sound
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("not a video")
+    with live_server(tmp_path / "data", preview_interval=0) as (host, port):
+        page, errors = _open(browser, host, port)
+        page.wait_for_selector("body[data-ready='1']")
+        page.wait_for_selector("#clip-mode:not([hidden])")
+        page.check("[data-testid=mode-clip]")
+        assert page.locator("#content-drop").is_hidden() and page.locator("#style-drop").is_hidden()
+        limits = page.locator("#clip-limits").inner_text()
+        assert "20 s, 600 frames and 64 MB" in limits and "640 px" in limits, limits
+
+        page.set_input_files("#clip-input", str(fake))
+        page.click("#start")
+        page.wait_for_selector("#form-error:not([hidden])")
+        assert "not a video" in page.locator("#form-error").inner_text()
+
+        page.locator("#clip-thumbs button").click()
+        page.set_input_files("#clip-input", str(clip))
+        page.fill("#instant-size", "32")
+        page.evaluate(WATCH_PREVIEW)
+        page.click("#start")
+        page.wait_for_selector("#state[data-state='done']", timeout=60_000)
+        assert page.locator("#step-text").inner_text() == "Frame 8 of 8"
+        assert page.locator("#chart-box").is_hidden()  # no loss curves for a clip
+        assert page.evaluate("window.previews")  # the latest frame was shown
+        assert page.locator("#download").inner_text() == "Download MP4"
+        with page.expect_download() as download:
+            page.click("#download")
+        assert download.value.suggested_filename.endswith(".mp4")
+        saved = tmp_path / "downloaded.mp4"
+        download.value.save_as(saved)
+        info = videoio.Reader(saved).info
+        assert (info.width, info.height, info.frames, info.audio) == (32, 24, 8, True)
         assert errors == []
 
 

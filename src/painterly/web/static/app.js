@@ -18,7 +18,9 @@
 
   const state = {
     schema: null,
+    info: null, // GET /api/info: versions and limits (clips: state.info.clips)
     content: null,
+    clip: null,
     styles: [],
     current: null, // id of the job shown
     source: null, // its EventSource
@@ -148,9 +150,10 @@
   function thumb(file, onRemove) {
     const box = document.createElement("div");
     box.className = "thumb";
-    const img = document.createElement("img");
+    const video = isVideo(file);
+    const img = document.createElement(video ? "video" : "img");
     img.src = URL.createObjectURL(file);
-    img.alt = file.name;
+    if (video) { img.muted = true; img.preload = "metadata"; } else img.alt = file.name;
     const name = document.createElement("span");
     name.textContent = file.name;
     const remove = document.createElement("button");
@@ -175,21 +178,41 @@
     const styles = $("style-thumbs");
     styles.replaceChildren(...state.styles.map((file, i) => thumb(file, () => { state.styles.splice(i, 1); renderChosen(); })));
     $("style-drop").classList.toggle("filled", state.styles.length > 0);
+    const clip = $("clip-thumbs");
+    clip.replaceChildren();
+    if (state.clip) clip.appendChild(thumb(state.clip, () => { state.clip = null; renderChosen(); }));
+    $("clip-drop").classList.toggle("filled", !!state.clip);
   }
 
   function images(fileList) {
     return Array.from(fileList).filter((f) => f.type === "" || f.type.startsWith("image/"));
   }
 
-  function wireDrop(zone, input, take) {
-    input.addEventListener("change", () => { take(images(input.files)); input.value = ""; });
+  function isVideo(file) {
+    return file.type.startsWith("video/") || /\.(mp4|mov|mkv|webm)$/i.test(file.name);
+  }
+
+  function videos(fileList) {
+    return Array.from(fileList).filter((f) => f.type === "" || isVideo(f));
+  }
+
+  function wireDrop(zone, input, take, accept = images) {
+    input.addEventListener("change", () => { take(accept(input.files)); input.value = ""; });
     zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
     zone.addEventListener("dragleave", () => zone.classList.remove("over"));
     zone.addEventListener("drop", (event) => {
       event.preventDefault();
       zone.classList.remove("over");
-      take(images(event.dataTransfer.files));
+      take(accept(event.dataTransfer.files));
     });
+  }
+
+  // The clip limits the server states, in one line under the drop zone.
+  function clipLimits(limits) {
+    const mb = limits.max_bytes / 2 ** 20;
+    return `MP4, MOV, MKV or WebM, up to ${limits.max_seconds} s, ${limits.max_frames} frames and ` +
+      `${mb >= 1 ? Math.round(mb) + " MB" : Math.round(limits.max_bytes / 1024) + " kB"}; ` +
+      `painted at up to ${limits.max_side} px with the sound kept.`;
   }
 
   // --- the loss curves: every step's losses (the job's history), log y, one band per scale ---
@@ -323,11 +346,25 @@
     return chosen ? chosen.value : "paint";
   }
 
+  const HINTS = {
+    paint: "Choose a photo and a painting, then press Paint. The image is shown as it is painted.",
+    instant: "Choose a photo and a style, then press Stylise.",
+    clip: "Choose a clip and a style, then press Stylise clip. Its latest frame is shown as it goes.",
+  };
+
   function showMode() {
-    const instant = mode() === "instant";
-    for (const el of document.querySelectorAll(".paint-only")) el.hidden = instant;
-    $("instant-fields").hidden = !instant;
-    $("start").textContent = instant ? "Stylise" : "Paint";
+    const chosen = mode();
+    const shown = { "paint-only": chosen === "paint", "photo-only": chosen !== "clip", "clip-only": chosen === "clip" };
+    for (const [name, on] of Object.entries(shown)) {
+      for (const el of document.querySelectorAll("." + name)) el.hidden = !on;
+    }
+    $("instant-fields").hidden = chosen === "paint";
+    const size = $("instant-size");
+    size.max = String(chosen === "clip" && state.info ? state.info.clips.max_side : 1024);
+    $("start").textContent = { paint: "Paint", instant: "Stylise", clip: "Stylise clip" }[chosen];
+    const [title, help] = $("placeholder").querySelectorAll("p");
+    title.firstElementChild.textContent = chosen === "clip" ? "Your clip appears here" : "Your picture appears here";
+    help.textContent = HINTS[chosen];
   }
 
   // Instant mode: one request, answered with the PNG; no job, no queue.
@@ -337,6 +374,7 @@
     form.append("content", state.content, state.content.name);
     form.append("model", $("instant-model").value);
     form.append("size", $("instant-size").value || "512");
+    form.append("preserve_color", $("instant-colour").value);
     const headers = token ? { "X-Painterly-Token": token } : {};
     const began = performance.now();
     const badge = $("state");
@@ -365,7 +403,34 @@
     const download = $("download");
     download.href = url;
     download.download = "painterly-instant.png";
+    download.textContent = "Download PNG";
     download.hidden = false;
+  }
+
+  // Clip mode: the clip goes to the server as a job, followed like a painting.
+  function clipForm() {
+    if (!state.clip) throw new Error("Choose a clip first.");
+    const limits = state.info.clips;
+    if (state.clip.size > limits.max_bytes) {
+      throw new Error(`${state.clip.name} is ${(state.clip.size / 2 ** 20).toFixed(1)} MB: ${clipLimits(limits)}`);
+    }
+    const form = new FormData();
+    form.append("clip", state.clip, state.clip.name);
+    form.append("model", $("instant-model").value);
+    form.append("size", $("instant-size").value || String(limits.default_side));
+    form.append("temporal", $("clip-temporal").value || String(limits.default_temporal));
+    form.append("preserve_color", $("instant-colour").value);
+    return form;
+  }
+
+  function paintForm() {
+    if (!state.content) throw new Error("Choose a photo first.");
+    if (!state.styles.length) throw new Error("Choose at least one painting.");
+    const form = new FormData();
+    form.append("content", state.content, state.content.name);
+    for (const file of state.styles) form.append("style", file, file.name);
+    form.append("settings", JSON.stringify(collectSettings()));
+    return form;
   }
 
   async function loadModels() {
@@ -382,6 +447,13 @@
     } catch (_) { /* no instant mode on this server */ }
   }
 
+  function offerClips(info) {
+    const clips = info.clips;
+    if (!clips || !clips.available) return;
+    $("clip-mode").hidden = false;
+    $("clip-limits").textContent = clipLimits(clips);
+  }
+
   async function start(event) {
     event.preventDefault();
     showError("form-error", "");
@@ -392,14 +464,10 @@
       return;
     }
     try {
-      if (!state.content) throw new Error("Choose a photo first.");
-      if (!state.styles.length) throw new Error("Choose at least one painting.");
-      const form = new FormData();
-      form.append("content", state.content, state.content.name);
-      for (const file of state.styles) form.append("style", file, file.name);
-      form.append("settings", JSON.stringify(collectSettings()));
+      const clip = mode() === "clip";
+      const form = clip ? clipForm() : paintForm();
       $("start").disabled = true;
-      const job = await api("/api/jobs", { method: "POST", body: form });
+      const job = await api(clip ? "/api/clips" : "/api/jobs", { method: "POST", body: form });
       state.shownPreview = null;
       show(job);
       follow(job.id);
@@ -453,7 +521,8 @@
     badge.textContent = job.state;
     badge.dataset.state = job.state;
     badge.dataset.job = job.id;
-    $("step-text").textContent = job.total ? `Step ${job.step} of ${job.total}` : "";
+    const clip = job.kind === "clip";
+    $("step-text").textContent = job.total ? `${clip ? "Frame" : "Step"} ${job.step} of ${job.total}` : "";
     $("eta").textContent = job.state === "running" && job.eta !== null ? `· ${seconds(job.eta)} left`
       : TERMINAL.has(job.state) && job.elapsed ? `· ${seconds(job.elapsed)}` : "";
     $("bar").style.width = job.total ? `${(100 * job.step) / job.total}%` : "0";
@@ -467,14 +536,18 @@
       row.append(dt, dd);
       return row;
     }));
-    drawChart(job);
+    $("chart-box").hidden = clip; // a clip has no losses: the frame gets the room
+    $("canvas").parentElement.classList.toggle("single", clip);
+    if (!clip) drawChart(job);
     showError("job-error", job.state === "failed" ? job.error : "");
     $("cancel").hidden = TERMINAL.has(job.state);
     const download = $("download");
     download.hidden = !job.urls.result;
     if (job.urls.result) {
+      const format = job.format || "png";
       download.href = withToken(job.urls.result);
-      download.download = `painterly-${job.id.slice(0, 8)}.png`;
+      download.download = `painterly-${job.id.slice(0, 8)}.${format}`;
+      download.textContent = `Download ${format.toUpperCase()}`;
     }
     if (job.urls.preview) showPreview(job.urls.preview);
     for (const card of document.querySelectorAll(".job")) card.classList.toggle("selected", card.dataset.id === job.id);
@@ -551,6 +624,7 @@
   async function init() {
     wireDrop($("content-drop"), $("content-input"), (files) => { if (files.length) state.content = files[0]; renderChosen(); });
     wireDrop($("style-drop"), $("style-input"), (files) => { state.styles.push(...files); renderChosen(); });
+    wireDrop($("clip-drop"), $("clip-input"), (files) => { if (files.length) state.clip = files[0]; renderChosen(); }, videos);
     $("job-form").addEventListener("submit", start);
     $("reset").addEventListener("click", () => resetForm());
     $("cancel").addEventListener("click", cancel);
@@ -560,6 +634,8 @@
     try {
       const [info, schema] = await Promise.all([api("/api/info"), api("/api/settings")]);
       $("version").textContent = "v" + info.version;
+      state.info = info;
+      offerClips(info);
       state.schema = schema;
       buildForm(schema);
       document.body.dataset.ready = "1";
