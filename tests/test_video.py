@@ -12,7 +12,6 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -20,7 +19,7 @@ av = pytest.importorskip("av", reason="painterly[video]")
 pytest.importorskip("cv2", reason="painterly[video]")
 
 from painterly import cli, flow, io, videoio  # noqa: E402
-from tests.videoclips import frames_of, make_clip, packets, scene  # noqa: E402
+from tests.videoclips import audio_only, frames_of, make_clip, packets, scene  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--model", "starry_night", "--runtime", "torch", "-q"]
@@ -194,14 +193,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
     source = tmp_path / "in.mp4"
     source.write_bytes(clip.read_bytes())
     if make == "audio_only":
-        with av.open(str(source), "w") as out:
-            sound = out.add_stream("aac", rate=22050)
-            tone = av.AudioFrame.from_ndarray(
-                np.zeros((1, 2048), np.float32), format="fltp", layout="mono"
-            )
-            tone.sample_rate = 22050
-            for packet in [*sound.encode(tone), *sound.encode(None)]:
-                out.mux(packet)
+        audio_only(source)
     elif make == "empty_dir":
         source = tmp_path / "empty"
         source.mkdir()

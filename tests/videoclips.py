@@ -68,3 +68,16 @@ def packets(path: Path, kind: str) -> list[tuple[int | None, bytes]]:
 
 def frames_of(path: Path) -> list[torch.Tensor]:
     return [image for _, image, _ in videoio.Reader(path).frames()]
+
+
+def audio_only(path: Path) -> Path:
+    """A file with an AAC stream and no video stream."""
+    with av.open(str(path), "w") as out:
+        sound = out.add_stream("aac", rate=22050)
+        tone = av.AudioFrame.from_ndarray(
+            np.zeros((1, 2048), np.float32), format="fltp", layout="mono"
+        )
+        tone.sample_rate = 22050
+        for packet in [*sound.encode(tone), *sound.encode(None)]:
+            out.mux(packet)
+    return path

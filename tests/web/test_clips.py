@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -19,7 +18,7 @@ from painterly.errors import InputError  # noqa: E402
 from painterly.web import clips  # noqa: E402
 from painterly.web.clips import ClipLimits  # noqa: E402
 from painterly.web.jobs import CLIP, Task  # noqa: E402
-from tests.videoclips import make_clip, packets  # noqa: E402
+from tests.videoclips import audio_only, make_clip, packets  # noqa: E402
 from tests.web.support import events, job_folders, studio, wait  # noqa: E402
 
 OPTIONS = {"model": "starry_night", "size": "32", "temporal": "0.6"}
@@ -92,15 +91,13 @@ def test_the_limits_are_stated(client):
     assert (limits["max_seconds"], limits["max_frames"], limits["max_side"]) == (20, 600, 640)
 
 
-def _audio_only(path: Path) -> Path:
+def _no_frames(path: Path) -> Path:
+    """An MP4 with a video stream and not one frame (FFmpeg then sees no stream at all)."""
+    path = path.with_suffix(".mp4")
     with av.open(str(path), "w") as out:
-        sound = out.add_stream("aac", rate=22050)
-        tone = av.AudioFrame.from_ndarray(
-            np.zeros((1, 2048), np.float32), format="fltp", layout="mono"
-        )
-        tone.sample_rate = 22050
-        for packet in [*sound.encode(tone), *sound.encode(None)]:
-            out.mux(packet)
+        stream = out.add_stream("libx264", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        out.start_encoding()
     return path
 
 
@@ -115,7 +112,8 @@ def _cut_short(path: Path) -> Path:
     ("make", "limits", "fields", "status", "message"),
     [
         (lambda p: (p.write_text("not a video"), p)[1], {}, {}, 415, "not a video PyAV can read"),
-        (_audio_only, {}, {}, 415, "has no video stream"),
+        (audio_only, {}, {}, 415, "has no video stream"),
+        (_no_frames, {}, {}, 415, "has no video stream"),
         (_cut_short, {}, {}, 415, "cut short: its data ends at"),
         (None, {"max_frames": 5}, {}, 422, "more than 5 frames"),
         (None, {"max_seconds": 0.5}, {}, 422, "0.7 s long: the studio takes clips of at most 0.5"),

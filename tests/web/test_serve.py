@@ -17,6 +17,9 @@ from painterly.web import default_data_dir, serve_main
     [
         ["--port", "70000"],
         ["--max-upload-mb", "0"],
+        ["--max-clip-seconds", "0"],
+        ["--max-clip-frames", "-1"],
+        ["--max-clip-mb", "nan"],
         ["--workers", "0"],
         ["--token", "short"],
         ["--bogus"],
