@@ -200,3 +200,15 @@ def test_previews_are_turned_as_players_show_the_clip(rotation, shape):
     assert turned.shape[-2:] == shape
     if rotation == 90:  # counter-clockwise: the top row's right end comes to the top left
         assert turned[0, 0, 0, 0] == image[0, 0, 0, 2]
+
+
+def test_without_the_video_extra_clips_are_501_and_not_offered(bundle, clip, tmp_path, monkeypatch):
+    from painterly.web import app
+
+    monkeypatch.setattr(app, "video_available", lambda: False)
+    monkeypatch.setattr(clips, "video_available", lambda: False)
+    with studio(tmp_path / "data") as client:
+        assert client.get("/api/info").json()["clips"]["available"] is False
+        response = post(client, clip)
+        assert response.status_code == 501 and "painterly[video]" in response.json()["error"]
+        assert job_folders(tmp_path / "data") == []
