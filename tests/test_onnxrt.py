@@ -66,3 +66,23 @@ def test_export_command_and_bad_onnx_files(model_path, tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 3 and "Traceback" not in " ".join(err)
     assert "not a painterly model" in err[1] and "no such model file" in err[2]
+
+
+def test_a_photo_too_large_for_memory_runs_in_tiles_with_the_same_result(
+    model_path, onnx_path, monkeypatch
+):
+    from painterly import transform
+
+    monkeypatch.setattr(fast, "FAST_TILE", 64)
+    calls = []
+    tiled_run = transform.stylise_tiled
+    monkeypatch.setattr(transform, "stylise_tiled", lambda *a: calls.append(a[2]) or tiled_run(*a))
+    image = rand_image(150, 200, seed=3)
+    whole = fast.apply(fast.load_model(model_path, "torch", "cpu"), image)
+    assert calls == []
+    for backend in ("torch", "onnxruntime"):  # ONNX Runtime's model runs as its PyTorch twin
+        tiled = fast.apply(fast.load_model(model_path, backend, "cpu"), image, max_memory=1e-6)
+        assert float((tiled - whole).abs().max()) < 1e-4
+    assert calls == [64, 64]
+    with pytest.raises(InputError, match="cannot run in tiles"):
+        fast.apply(fast.load_model(onnx_path), image, max_memory=1e-6)

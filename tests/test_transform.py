@@ -55,3 +55,78 @@ def test_with_the_skip_a_network_that_adds_nothing_returns_the_photo():
     photo = rand_image(30, 44, 5).clamp(0.01, 0.99)
     assert torch.allclose(net(photo), photo, atol=1e-5)
     assert ARCHITECTURES["rt"].skip and ARCHITECTURES["hq"].skip
+
+
+def _trained_like(name: str) -> torch.nn.Module:
+    """A network with instance-norm affine parameters away from their defaults, in eval."""
+    net = build(name).eval()
+    gen = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=gen))
+    return net
+
+
+@pytest.mark.parametrize("name", ["rt", "hq"])
+def test_in_tiles_with_the_whole_images_statistics_the_result_is_the_untiled_one(name):
+    from painterly import transform
+
+    net = _trained_like(name)
+    image = rand_image(150, 213, seed=7)
+    with torch.no_grad():
+        whole = net(image)
+    tiled = transform.stylise_tiled(net, image, 64)
+    assert float((tiled - whole).abs().max()) < 1e-4
+    assert all(m.fixed is None for m in net.modules() if isinstance(m, transform.Norm))
+
+
+def test_per_tile_statistics_would_jump_so_the_test_can_fail():
+    from painterly import tiles, transform
+
+    net = _trained_like("rt")
+    image = rand_image(150, 213, seed=7)
+    image[..., :, 100:] *= 0.3  # halves that differ: each tile's own statistics differ too
+    with torch.no_grad():
+        whole = net(image)
+        naive = torch.empty_like(image)
+        for t in tiles.plan(150, 213, 64, 48):
+            y = net(t.crop(image))
+            naive[..., t.y0 : t.y1, t.x0 : t.x1] = y[
+                ..., t.y0 - t.cy0 : t.y1 - t.cy0, t.x0 - t.cx0 : t.x1 - t.cx0
+            ]
+    assert float((naive - whole).abs().max()) > 1e-2
+    assert transform.receptive_radius(net) == 48
+
+
+def test_the_receptive_radius_bounds_what_one_pixel_changes_once_statistics_are_fixed():
+    from painterly import transform
+
+    net = _trained_like("rt")
+    image = rand_image(160, 160, seed=2)
+    norms = [m for m in net.modules() if isinstance(m, transform.Norm)]
+    with torch.no_grad():
+        stats = []
+        hooks = [
+            m.register_forward_pre_hook(
+                lambda m, i: stats.append((i[0].mean((2, 3), True), i[0].var((2, 3), False, True)))
+            )
+            for m in norms
+        ]
+        base = net(image)
+        for h in hooks:
+            h.remove()
+        for m, s in zip(norms, stats, strict=True):
+            m.fixed = s
+        poked = image.clone()
+        poked[..., 80, 80] += 0.5
+        change = (net(poked) - base).abs().sum(1)[0]
+        changed = change > 1e-4 * float(change.max())  # above float noise
+        for m in norms:
+            m.fixed = None
+    rows = changed.any(1).nonzero().flatten()
+    cols = changed.any(0).nonzero().flatten()
+    radius = transform.receptive_radius(net)
+    reach = max(
+        80 - int(rows.min()), int(rows.max()) - 80, 80 - int(cols.min()), int(cols.max()) - 80
+    )
+    assert radius // 2 <= reach <= radius

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from painterly import io, modelfile, onnxrt, runtime, weights
+from painterly import io, modelfile, onnxrt, runtime, transform, weights
 from painterly.errors import InputError, InputNotice
 from painterly.features import VGGFeatures
 from painterly.image import resize_long_side, with_content_colour
@@ -191,16 +191,54 @@ def load_model(
     return model
 
 
-def apply(model: Model, image: torch.Tensor, preserve_color: str = "none") -> torch.Tensor:
+def apply(
+    model: Model,
+    image: torch.Tensor,
+    preserve_color: str = "none",
+    max_memory: float | None = None,
+) -> torch.Tensor:
     """``(1, 3, H, W)`` in [0, 1] -> the stylised image; ``luminance`` keeps the photo's
-    colours (the network's brightness with the photo's chroma)."""
+    colours (the network's brightness with the photo's chroma). An image too large for
+    memory (what is free, or ``max_memory`` GiB) runs in tiles, with the same result
+    (transform.stylise_tiled)."""
     if preserve_color not in ("none", "luminance"):
         raise InputError(f"--preserve-color {preserve_color}: apply takes none or luminance")
     net = model.net
     device = next(net.parameters()).device if isinstance(net, torch.nn.Module) else "cpu"
-    with torch.no_grad():
-        out = net(image.to(device)).cpu()
+    tile = _tile(model, image, torch.device(device), max_memory)
+    if tile is None:
+        with torch.no_grad():
+            out = net(image.to(device)).cpu()
+    else:
+        if not isinstance(net, transform.TransformNet):  # ONNX Runtime: its PyTorch twin
+            net = modelfile.load(model.source, "cpu").net
+            device = "cpu"
+        out = transform.stylise_tiled(net, image.to(device), tile).cpu()
     return with_content_colour(out, image) if preserve_color == "luminance" else out
+
+
+FAST_TILE = 1024  # a print-size photo through a fast network in tiles of this side
+
+
+def _tile(
+    model: Model, image: torch.Tensor, device: torch.device, max_memory: float | None
+) -> int | None:
+    """None (the whole image at once) when it fits in memory, else FAST_TILE: the network's
+    largest maps are ``outer`` channels at the full size, twice, beside the image in and out
+    (transform.TransformNet)."""
+    budget = runtime.memory_budget(device, max_memory)
+    outer = int(model.record.get("net", {}).get("outer", 32))
+    need = 4 * image.shape[-2] * image.shape[-1] * (2 * outer + 6)
+    if budget is None or need <= budget or max(image.shape[-2:]) <= FAST_TILE:
+        return None
+    if str(model.source).lower().endswith(".onnx"):
+        raise InputError(
+            f"{model.source}: a {image.shape[-1]}x{image.shape[-2]} image needs about "
+            f"{need / 2**30:.1f} GiB through an .onnx model, which cannot run in tiles; use "
+            "its .safetensors model (tiles with the whole image's statistics) or a smaller "
+            "--size"
+        )
+    return FAST_TILE
 
 
 def apply_record(model: Model, content: str) -> dict[str, Any]:

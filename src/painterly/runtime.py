@@ -181,10 +181,15 @@ class MemoryPlan:
 
 def budget_bytes(settings: Settings, device: torch.device) -> float | None:
     """What a run may plan to use: ``--max-memory``, or 90% of what is free, the smaller."""
+    return memory_budget(device, settings.max_memory)
+
+
+def memory_budget(device: torch.device, max_gib: float | None = None) -> float | None:
+    """90% of what is free on ``device``, or ``max_gib`` GiB, the smaller (None: unknown)."""
     free = available_bytes(device)
     limits = [HEADROOM * free] if free is not None else []
-    if settings.max_memory is not None:
-        limits.append(settings.max_memory * 2**30)
+    if max_gib is not None:
+        limits.append(max_gib * 2**30)
     return min(limits) if limits else None
 
 

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from painterly import tiles
 from painterly.errors import InputError
 
 STRIDE = 4  # the network's total downsampling
@@ -73,8 +74,26 @@ ARCHITECTURES: dict[str, NetSpec] = {
 }
 
 
+class Norm(nn.InstanceNorm2d):
+    """Instance normalisation (affine) whose statistics can come from outside: the whole
+    image's, while the network runs on one tile of it (:func:`stylise_tiled`). The same
+    parameters and state dict as ``nn.InstanceNorm2d``; plain instance normalisation unless
+    ``fixed`` is set."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels, affine=True)
+        self.fixed: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fixed is None:
+            return super().forward(x)
+        mean, var = self.fixed
+        scale = self.weight.view(1, -1, 1, 1) / torch.sqrt(var + self.eps)
+        return (x - mean) * scale + self.bias.view(1, -1, 1, 1)
+
+
 def _norm(channels: int) -> nn.Module:
-    return nn.InstanceNorm2d(channels, affine=True)
+    return Norm(channels)
 
 
 def _conv(cin: int, cout: int, kernel: int, groups: int = 1) -> nn.Sequential:
@@ -152,6 +171,106 @@ class TransformNet(nn.Module):
         if self.spec.skip:
             logits = logits + torch.logit(image.float(), eps=SKIP_EPS)
         return torch.sigmoid(logits)
+
+
+def receptive_radius(net: TransformNet) -> int:
+    """How far (in input pixels) an output pixel sees: the 3x3 convolutions at each
+    resolution, the pixel unshuffles' blocks, the upsamplings."""
+    radius, jump = 0.0, 1.0
+    modules = [*net.encode, *(m for block in net.blocks for m in block.body), *net.decode]
+    for module in _leaves(modules):
+        if isinstance(module, nn.PixelUnshuffle):
+            radius += (module.downscale_factor - 1) * jump
+            jump *= module.downscale_factor
+        elif isinstance(module, nn.Conv2d):
+            radius += (module.kernel_size[0] // 2) * jump
+        elif isinstance(module, nn.Upsample):
+            jump /= float(module.scale_factor)  # type: ignore[arg-type]
+    return int(radius + 0.999)
+
+
+def _leaves(modules: list[nn.Module]) -> list[nn.Module]:
+    out: list[nn.Module] = []
+    for module in modules:
+        children = list(module.children())
+        out.extend(_leaves(children) if children else [module])
+    return out
+
+
+class _Reached(Exception):
+    """Raised by a hook to stop a pass at the layer it was measuring."""
+
+
+def stylise_tiled(net: TransformNet, image: torch.Tensor, tile: int) -> torch.Tensor:
+    """``net`` on ``image`` (one image) tile by tile, in memory set by ``tile``, equal to the
+    untiled result up to float rounding.
+
+    Instance normalisation needs the whole image's statistics (per-tile ones would jump in
+    colour from tile to tile). Each normalisation's input depends on the ones before, so
+    they are measured in order: one pass over the tiles per normalisation layer, stopped
+    there, summing over each tile's core (``tiles.plan``: halos as wide as the receptive
+    field, on the 16 px grid); then the last pass with every statistic fixed. That costs
+    about half as many whole passes as there are normalisation layers (docs/print.md).
+    """
+    norms = [m for m in net.modules() if isinstance(m, Norm)]
+    margin = -(-receptive_radius(net) // tiles.ALIGN) * tiles.ALIGN
+    height, width = image.shape[-2:]
+    plan = tiles.plan(height, width, tile, margin)
+    out = torch.empty_like(image)
+    with torch.no_grad():
+        try:
+            for norm in norms:
+                norm.fixed = _measure(net, norm, image, plan)
+            for t in plan:
+                y = net(t.crop(image))
+                out[..., t.y0 : t.y1, t.x0 : t.x1] = y[
+                    ..., t.y0 - t.cy0 : t.y1 - t.cy0, t.x0 - t.cx0 : t.x1 - t.cx0
+                ]
+        finally:
+            for norm in norms:
+                norm.fixed = None
+    return out
+
+
+def _measure(
+    net: TransformNet, norm: Norm, image: torch.Tensor, plan: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean and variance per channel of ``norm``'s input over the whole (padded) image,
+    summed over the tiles' cores; the normalisations before it already fixed."""
+    height, width = image.shape[-2:]
+    sums: list[torch.Tensor] = []
+    count = 0
+    current: list[Any] = []
+
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        nonlocal count
+        x, t = inputs[0], current[0]
+        crop_h, crop_w = t.cy1 - t.cy0, t.cx1 - t.cx0
+        jump_h = (crop_h + padding(crop_h, crop_w)[0]) // x.shape[-2]
+        jump_w = (crop_w + padding(crop_h, crop_w)[1]) // x.shape[-1]
+        top, left = (t.y0 - t.cy0) // jump_h, (t.x0 - t.cx0) // jump_w
+        bottom = x.shape[-2] if t.y1 == height else (t.y1 - t.cy0) // jump_h
+        right = x.shape[-1] if t.x1 == width else (t.x1 - t.cx0) // jump_w
+        core = x[0, :, top:bottom, left:right].double().flatten(1)
+        part = torch.stack([core.sum(1), core.pow(2).sum(1)])
+        sums.append(part)
+        count += core.shape[1]
+        raise _Reached
+
+    handle = norm.register_forward_pre_hook(hook)
+    try:
+        for t in plan:
+            current[:] = [t]
+            try:
+                net(t.crop(image))
+            except _Reached:
+                pass
+    finally:
+        handle.remove()
+    total = torch.stack(sums).sum(0) / count
+    mean, var = total[0], (total[1] - total[0].pow(2)).clamp_min(0)
+    shape = (1, -1, 1, 1)
+    return mean.view(shape).to(image.dtype), var.view(shape).to(image.dtype)
 
 
 def padding(height: int, width: int) -> tuple[int, int]:
