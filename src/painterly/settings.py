@@ -37,6 +37,7 @@ WEIGHT_FILE_SUFFIXES: tuple[str, ...] = (".pth", ".pt", ".safetensors")
 
 DEFAULT_MAX_INPUT_MEGAPIXELS = 100.0
 MIN_SCALE_STEP = 1.5  # a coarser scale must be at least this much smaller to pay its steps
+DETAIL_SIDE = 1024  # scales above this long side get fewer steps (Settings.steps_per_scale)
 MIN_SIZE = 32  # below this even relu4_2 is a 4x4 map: nothing left to transfer
 MAX_SEED = 2**63 - 1
 DEFAULT_CHECKPOINT_EVERY = 50  # steps between checkpoints of a run (CLI and driver)
@@ -275,12 +276,22 @@ class Settings:
 
     @property
     def steps_per_scale(self) -> tuple[int, ...]:
-        """Steps at each scale: ``scale_steps`` if given, else ``steps`` split evenly."""
+        """Steps at each scale: ``scale_steps`` if given, else ``steps`` split evenly over the
+        scales up to DETAIL_SIDE, and in proportion to ``DETAIL_SIDE / side`` above it (a
+        print-size scale starts from the one below, already painted, and mostly adds detail,
+        while each of its steps costs as much as its pixels); the finest scales get the
+        remainders."""
         if self.scale_steps is not None:
             return self.scale_steps
-        n = len(self.scales)
-        base, extra = divmod(self.steps, n)
-        return tuple(base + (1 if i >= n - extra else 0) for i in range(n))
+        shares = [min(1.0, DETAIL_SIDE / side) for side in self.scales]
+        exact = [self.steps * share / sum(shares) for share in shares]
+        steps = [math.floor(x) for x in exact]
+        by_remainder = sorted(
+            range(len(steps)), key=lambda i: (exact[i] - steps[i], i), reverse=True
+        )
+        for i in by_remainder[: self.steps - sum(steps)]:
+            steps[i] += 1
+        return tuple(steps)
 
     @property
     def total_steps(self) -> int:
