@@ -186,3 +186,24 @@ def test_apply_output_matches_the_network(model, images, tmp_path):
     expected = fast.apply(modelfile.load(model), io.load_image(images["tubingen"]))
     got = np.asarray(Image.open(out), np.float32) / 255
     assert np.abs(got - expected[0].permute(1, 2, 0).numpy()).max() <= 1 / 255 + 1e-6
+
+
+def test_apply_under_a_memory_cap_runs_in_tiles_with_the_same_picture(
+    model, images, tmp_path, monkeypatch, capsys
+):
+    from painterly import transform
+
+    monkeypatch.setattr(fast, "FAST_TILE", 32)
+    calls = []
+    tiled_run = transform.stylise_tiled
+    monkeypatch.setattr(transform, "stylise_tiled", lambda *a: calls.append(1) or tiled_run(*a))
+    whole, tiled = tmp_path / "whole.png", tmp_path / "tiled.png"
+    source = str(images["tubingen"])
+    assert cli.main(["apply", str(model), source, "-o", str(whole), "-q"]) == 0
+    args = ["apply", str(model), source, "-o", str(tiled), "-q", "--max-memory", "0.000001"]
+    assert cli.main(args) == 0
+    assert calls == [1]
+    a, b = (np.asarray(Image.open(p), np.int16) for p in (whole, tiled))
+    assert np.abs(a - b).max() <= 1
+    assert cli.main([*args[:-1], "0"]) == 2
+    assert "--max-memory 0.0: must be positive" in capsys.readouterr().err

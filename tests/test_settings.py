@@ -106,3 +106,17 @@ def test_scale_ladder_and_steps():
     assert Settings(size=1024, steps=2).scales == (512, 1024)  # too few steps for 4 scales
     s = Settings(size=1024, start_size=256, scale_steps=(200, 100, 50))
     assert s.steps_per_scale == (200, 100, 50) and s.total_steps == 350
+
+
+def test_print_size_scales_get_fewer_steps_and_the_total_is_kept():
+    assert Settings(size=1024).steps_per_scale == (37, 37, 38, 38)  # even up to 1024 px
+    s = Settings(size=3840)
+    steps = s.steps_per_scale
+    assert sum(steps) == s.steps == 150 and len(steps) == len(s.scales)
+    assert steps[:4] == (31, 31, 31, 31)  # scales up to 1024 px share evenly
+    # above it, in proportion to 1024 / side: 1945 px about half, 3840 px about a quarter
+    assert steps[4] == pytest.approx(31 * 1024 / 1945, abs=1)
+    assert steps[5] == pytest.approx(31 * 1024 / 3840, abs=1)
+    for steps in (7, 8, 20):
+        few = Settings(size=7680, steps=steps).steps_per_scale
+        assert sum(few) == steps and min(few) >= 1

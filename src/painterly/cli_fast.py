@@ -203,10 +203,19 @@ def cmd_apply(argv: list[str]) -> int:
         help="auto: ONNX Runtime on the CPU when installed, as it is faster, else PyTorch "
         "(default: auto)",
     )
+    p.add_argument(
+        "--max-memory",
+        type=float,
+        default=None,
+        metavar="GB",
+        help="a photo that needs more runs in tiles, with the same result (default: what is free)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no summary")
     args = p.parse_args(argv)
     if args.size is not None and args.size < 1:
         raise InputError(f"--size {args.size}: must be at least 1")
+    if args.max_memory is not None and not args.max_memory > 0:
+        raise InputError(f"--max-memory {args.max_memory}: must be positive")
 
     from painterly import fast, io
 
@@ -215,7 +224,7 @@ def cmd_apply(argv: list[str]) -> int:
     model = fast.load_model(args.model, args.runtime, args.device)
     for source, target in targets:
         image = fast.fit(io.load_image(source), args.size)
-        result = fast.apply(model, image, args.preserve_color)
+        result = fast.apply(model, image, args.preserve_color, args.max_memory)
         record = fast.apply_record(model, source)
         io.save_image(result, target, record, options=options, exif=io.camera_exif(source))
         if not args.quiet:

@@ -291,6 +291,10 @@ class Settings:
         )
         for i in by_remainder[: self.steps - sum(steps)]:
             steps[i] += 1
+        for i, n in enumerate(steps):  # every scale at least one step (scales has <= steps)
+            if n == 0:
+                steps[steps.index(max(steps))] -= 1
+                steps[i] = 1
         return tuple(steps)
 
     @property
