@@ -19,7 +19,14 @@ av = pytest.importorskip("av", reason="painterly[video]")
 pytest.importorskip("cv2", reason="painterly[video]")
 
 from painterly import cli, flow, io, videoio  # noqa: E402
-from tests.videoclips import audio_only, frames_of, make_clip, packets, scene  # noqa: E402
+from tests.videoclips import (  # noqa: E402
+    audio_only,
+    cut_short,
+    frames_of,
+    make_clip,
+    packets,
+    scene,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--model", "starry_night", "--runtime", "torch", "-q"]
@@ -174,6 +181,7 @@ def test_a_killed_run_continues_from_its_last_finished_frames(tmp_path, images):
         (lambda p: (p.write_bytes(p.read_bytes()[:1500]), p)[1], [], "not a video PyAV can"),
         (lambda p: p.parent / "nothing.mp4", [], "no such file"),
         ("audio_only", [], "has no video stream"),
+        (cut_short, [], "cut short: its data ends at"),
         ("empty_dir", [], "empty folder"),
         ("dir_without_frames", [], "needs frame_00000.png"),
         (None, ["--codec", "nonesuch"], "--codec nonesuch: not an encoder"),

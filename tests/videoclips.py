@@ -81,3 +81,12 @@ def audio_only(path: Path) -> Path:
         for packet in [*sound.encode(tone), *sound.encode(None)]:
             out.mux(packet)
     return path
+
+
+def cut_short(path: Path) -> Path:
+    """A Matroska clip cut at 40%, written beside ``path``: it still plays up to the cut,
+    and its header says 1.4 s."""
+    whole = make_clip(path.with_name("whole.mkv"), frames=16)
+    cut = path.with_name("cut.mkv")
+    cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.4)])
+    return cut

@@ -106,6 +106,7 @@ def cmd_video(argv: list[str]) -> int:
     output = videoio.check_output(output, args.codec)
     settings = Settings().replace(**{k: getattr(args, k) for k in given})
     reader = videoio.Reader(source, settings.max_input_pixels)
+    videoio.check_whole(reader)
     videoio.check_container(output, args.codec, source if reader.info.audio else None)
     size = settings.size if ("size" in given or not args.model) else None
     colour = getattr(args, "preserve_color", "none")

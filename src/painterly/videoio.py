@@ -145,6 +145,53 @@ class Reader:
                 )
 
 
+CUT_SHORT = 0.5  # seconds missing from the stated duration that make a file "cut short"
+
+
+def scan(path: Path, limit: int | None = None, decode: bool = True) -> tuple[int, float]:
+    """(video frames decoded, or video packets without ``decode``; seconds the packets of
+    every stream reach), to the end of the file or past ``limit`` frames. InputError for
+    damaged data."""
+    av = require_av()
+    frames, reached = 0, 0.0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        start = container.start_time / av.time_base if container.start_time else 0.0
+        try:
+            for packet in container.demux():
+                if packet.pts is not None and packet.time_base is not None:
+                    end = (packet.pts + (packet.duration or 0)) * packet.time_base
+                    reached = max(reached, float(end) - start)
+                if packet.stream.index == stream.index:
+                    if decode:  # the last, empty packet flushes the decoder's frames
+                        frames += len(packet.decode())
+                    elif packet.size:
+                        frames += 1
+                    if limit is not None and frames > limit:
+                        break
+        except av.error.FFmpegError as exc:
+            raise InputError(f"damaged after frame {frames} ({exc.strerror or exc})") from None
+    return frames, reached
+
+
+def check_whole(reader: Reader) -> None:
+    """An InputError for a file cut short: its packets stop well before the duration its
+    container states (a Matroska file cut short still plays up to the cut; an MP4 cut short
+    has lost its index and is not a video at all). Reads the packets, decodes nothing."""
+    if reader.path.is_dir() or reader.info.duration is None:
+        return
+    try:
+        _, reached = scan(reader.path, decode=False)
+    except InputError as exc:
+        raise InputError(f"{reader.path}: {exc}") from None
+    if reached < reader.info.duration - CUT_SHORT:
+        raise InputError(
+            f"{reader.path}: cut short: its data ends at {reached:.1f} s of the "
+            f"{reader.info.duration:.1f} s it states"
+        )
+
+
 def _frame_files(folder: Path) -> list[Path]:
     files = sorted((int(m[1]), p) for p in folder.iterdir() if (m := FRAME_PATTERN.match(p.name)))
     if not files:

@@ -18,7 +18,7 @@ from painterly.errors import InputError  # noqa: E402
 from painterly.web import clips  # noqa: E402
 from painterly.web.clips import ClipLimits  # noqa: E402
 from painterly.web.jobs import CLIP, Task  # noqa: E402
-from tests.videoclips import audio_only, make_clip, packets  # noqa: E402
+from tests.videoclips import audio_only, cut_short, make_clip, packets  # noqa: E402
 from tests.web.support import events, job_folders, studio, wait  # noqa: E402
 
 OPTIONS = {"model": "starry_night", "size": "32", "temporal": "0.6"}
@@ -101,20 +101,13 @@ def _no_frames(path: Path) -> Path:
     return path
 
 
-def _cut_short(path: Path) -> Path:
-    """A Matroska clip cut at 40%: it still plays up to the cut, its header says 1.4 s."""
-    whole = make_clip(path.with_name("whole.mkv"), frames=16)
-    path.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.4)])
-    return path
-
-
 @pytest.mark.parametrize(
     ("make", "limits", "fields", "status", "message"),
     [
         (lambda p: (p.write_text("not a video"), p)[1], {}, {}, 415, "not a video PyAV can read"),
         (audio_only, {}, {}, 415, "has no video stream"),
         (_no_frames, {}, {}, 415, "has no video stream"),
-        (_cut_short, {}, {}, 415, "cut short: its data ends at"),
+        (cut_short, {}, {}, 415, "cut short: its data ends at"),
         (None, {"max_frames": 5}, {}, 422, "more than 5 frames"),
         (None, {"max_seconds": 0.5}, {}, 422, "0.7 s long: the studio takes clips of at most 0.5"),
         (None, {"max_bytes": 2000}, {}, 413, "upload too large"),

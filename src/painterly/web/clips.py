@@ -39,7 +39,6 @@ from painterly.web.store import result_name
 MAX_SIDE = 640  # the long side a clip is painted at, at most: ~4 frames/s on two CPU cores
 DEFAULT_SIDE = 512
 MAX_PIXELS = 3840 * 2160  # larger frames (8.3 megapixels) are refused: decoding alone is slow
-CUT_SHORT = 0.5  # seconds missing from the stated duration that make a file "cut short"
 RESULT_FORMATS = ("mp4", "mkv")  # MP4 unless it cannot hold the clip's sound
 SCRATCH = "render"  # the run's work folder inside the job's folder
 
@@ -120,7 +119,7 @@ def check_clip(path: Path, limits: ClipLimits) -> dict[str, Any]:
         )
     if info.duration is not None and info.duration > limits.max_seconds:
         raise _TooLarge(_too_long(info.duration, limits))
-    frames, reached = _scan(path, limits.max_frames)
+    frames, reached = videoio.scan(path, limits.max_frames)
     if frames > limits.max_frames:
         raise _TooLarge(f"more than {limits.max_frames} frames: the studio takes at most that many")
     if frames == 0:
@@ -128,7 +127,7 @@ def check_clip(path: Path, limits: ClipLimits) -> dict[str, Any]:
     seconds = info.duration if info.duration is not None else frames / float(info.rate)
     if seconds > limits.max_seconds:
         raise _TooLarge(_too_long(seconds, limits))
-    if info.duration is not None and reached < info.duration - CUT_SHORT:
+    if info.duration is not None and reached < info.duration - videoio.CUT_SHORT:
         raise InputError(
             f"cut short: its data ends at {reached:.1f} s of the {info.duration:.1f} s it states"
         )
@@ -145,29 +144,6 @@ def check_clip(path: Path, limits: ClipLimits) -> dict[str, Any]:
 
 def _too_long(seconds: float, limits: ClipLimits) -> str:
     return f"{seconds:.1f} s long: the studio takes clips of at most {limits.max_seconds:g} s"
-
-
-def _scan(path: Path, limit: int) -> tuple[int, float]:
-    """(frames decoded, seconds the packets of every stream reach), decoding the video to
-    the end, or until more than ``limit`` frames. InputError for damaged data."""
-    av = videoio.require_av()
-    frames, reached = 0, 0.0
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        start = container.start_time / av.time_base if container.start_time else 0.0
-        try:
-            for packet in container.demux():
-                if packet.pts is not None and packet.time_base is not None:
-                    end = (packet.pts + (packet.duration or 0)) * packet.time_base
-                    reached = max(reached, float(end) - start)
-                if packet.stream.index == stream.index:
-                    frames += len(packet.decode())
-                    if frames > limit:
-                        break
-        except av.error.FFmpegError as exc:
-            raise InputError(f"damaged after frame {frames} ({exc.strerror or exc})") from None
-    return frames, reached
 
 
 def _plain(exc: InputError, path: Path) -> str:
