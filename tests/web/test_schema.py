@@ -27,7 +27,7 @@ def test_the_settings_schema_is_built_from_the_settings_dataclass(client):
     assert schema["properties"]["seed"]["nullable"] is True
     assert schema["properties"]["style_layers"]["type"] == "array"
     assert "mask" not in schema["properties"]  # a server path: never from a browser
-    assert HIDDEN_FIELDS == {"max_input_megapixels"}
+    assert HIDDEN_FIELDS == {"max_input_megapixels", "max_memory"}
 
 
 def test_the_schema_carries_the_bounds_validation_uses():
