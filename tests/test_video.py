@@ -18,7 +18,7 @@ import torch
 av = pytest.importorskip("av", reason="painterly[video]")
 pytest.importorskip("cv2", reason="painterly[video]")
 
-from painterly import cli, flow, io, videoio  # noqa: E402
+from painterly import cli, flow, io, video, videoio  # noqa: E402
 from tests.videoclips import (  # noqa: E402
     audio_only,
     cut_short,
@@ -91,6 +91,49 @@ def test_folders_of_frames_in_and_out(clip, tmp_path):
     again = tmp_path / "again.mp4"
     assert cli.main(["video", str(out), "-o", str(again), *FAST]) == 0
     assert videoio.Reader(again).info.frames == 8
+
+
+def test_a_folder_holding_another_runs_frames_is_refused_and_left_as_it_is(clip, tmp_path, capsys):
+    out = tmp_path / "frames"
+    out.mkdir()
+    (out / "frame_00007.png").write_bytes(b"someone else's")
+    assert cli.main(["video", str(clip), "-o", str(out), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "already holds frames (frame_00007.png, ...)" in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
+    assert [p.name for p in out.iterdir()] == ["frame_00007.png"]
+
+
+def test_a_second_run_on_the_same_output_is_refused_while_the_first_writes(clip, tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    lock = tmp_path / ".out.mp4.painterly-video.lock"
+    with io.Exclusive(lock, "held by the test"):
+        assert cli.main(["video", str(clip), "-o", str(out), *FAST]) == 2
+    assert "another painterly video is writing it" in capsys.readouterr().err
+    assert not out.exists()
+    assert cli.main(["video", str(clip), "-o", str(out), *FAST]) == 0
+    assert not lock.exists()
+
+
+def test_a_folder_of_frames_is_fingerprinted_by_its_frames(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for n in range(3):
+        (folder / videoio.FRAME_NAME.format(n)).write_bytes(b"x" * (n + 1))
+    vs = video.VideoSettings()
+    key = video.fingerprint(folder, {"model": "m"}, vs)
+    assert video.fingerprint(folder, {"model": "m"}, vs) == key
+    (folder / videoio.FRAME_NAME.format(1)).write_bytes(b"changed")  # the folder's own
+    assert video.fingerprint(folder, {"model": "m"}, vs) != key  # mtime may not move
+
+
+def test_a_resumed_runs_progress_starts_where_it_left_off(tmp_path):
+    out = tmp_path / "out.mp4"
+    assert video.Work.peek(out, "k") == 0
+    work = video.Work(out, "k")
+    work.commit(None, 5, torch.zeros(1, 3, 8, 8))
+    assert video.Work.peek(out, "k") == 5
+    assert video.Work.peek(out, "another") == 0
 
 
 def mean_warping_error(source: Path, result: Path) -> float:

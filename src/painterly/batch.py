@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
-import fcntl
 import glob
 import json
 import multiprocessing
@@ -281,7 +280,7 @@ def run(
         raise InputError(f"--files {files}: expected one of {', '.join(FILES)}")
     began = time.perf_counter()
     folder.mkdir(exist_ok=True)
-    with _Lock(folder):
+    with io.Exclusive(folder / LOCK, f"{folder}: another batch is writing there"):
         _sweep_parts(folder)
         manifest = Manifest(folder)
         records = manifest.start()
@@ -412,26 +411,6 @@ def _sweep_parts(folder: Path) -> None:
     """Remove the temporary files of writes cut short by a kill (``.NAME.xxxx.part``)."""
     for part in folder.rglob(".*.part"):
         part.unlink(missing_ok=True)
-
-
-class _Lock:
-    """One batch at a time per output folder (an advisory lock the OS drops with the
-    process, also after kill -9)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / LOCK
-
-    def __enter__(self) -> _Lock:
-        self._fh = open(self.path, "w")  # noqa: SIM115 - closed in __exit__
-        try:
-            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self._fh.close()
-            raise InputError(f"{self.path.parent}: another batch is writing there") from None
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._fh.close()
 
 
 # --- executors -----------------------------------------------------------------------------

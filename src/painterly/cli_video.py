@@ -122,7 +122,8 @@ def cmd_video(argv: list[str]) -> int:
     )
     engine, record = _engine(args, settings.replace(preserve_color="none"))
     key = video.fingerprint(source, record, vs)
-    bar = progress_bar(reader.info.frames or 0, args.quiet, unit="frame")
+    done = video.Work.peek(output, key)  # a resumed run's bar starts where it left off
+    bar = progress_bar(reader.info.frames or 0, args.quiet, initial=done, unit="frame")
     try:
         video.run(
             reader,

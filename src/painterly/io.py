@@ -6,6 +6,7 @@ Inside the package an image is a float32 RGB tensor ``(1, 3, H, W)`` in ``[0, 1]
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -451,3 +452,23 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any] | None:
     except (TypeError, ValueError):  # another program's description
         return None
     return record if isinstance(record, dict) else None
+
+
+class Exclusive:
+    """One process at a time holds ``path`` (an advisory lock the OS drops with the process,
+    also after kill -9); a second gets an InputError saying ``busy``."""
+
+    def __init__(self, path: Path, busy: str) -> None:
+        self.path, self.busy = path, busy
+
+    def __enter__(self) -> Exclusive:
+        self._fh = open(self.path, "w")  # noqa: SIM115 - closed in __exit__
+        try:
+            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._fh.close()
+            raise InputError(self.busy) from None
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._fh.close()

@@ -177,16 +177,24 @@ class Progress:
 
 def fingerprint(source: Path, engine: dict[str, Any], vs: VideoSettings) -> str:
     """What a resumed run must share with the one that started: the clip's bytes (size and
-    time), the engine and the settings."""
-    stat = source.stat()
+    time; for a folder, of every file in it), the engine and the settings."""
+    files = sorted(source.iterdir()) if source.is_dir() else [source]  # a folder: its frames
+    stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.is_file()]
     keys = {
         "source": str(source.resolve()),
-        "size": stat.st_size,
-        "mtime": stat.st_mtime_ns,
+        "files": stats,
         "engine": engine,
         "video": dataclasses.asdict(vs),
     }
     return hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _state(folder: Path) -> dict[str, Any] | None:
+    try:
+        state = json.loads((folder / STATE).read_text())
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
 
 
 class Work:
@@ -208,10 +216,16 @@ class Work:
             stray.unlink()
 
     def _read(self) -> dict[str, Any] | None:
-        try:
-            return json.loads((self.folder / STATE).read_text())
-        except (OSError, ValueError):
-            return None
+        return _state(self.folder)
+
+    @staticmethod
+    def peek(output: Path, key: str) -> int:
+        """Frames a killed run with ``key`` finished into ``output``'s work folder (0: none,
+        or another run's)."""
+        state = _state(output.with_name(f".{output.name}.painterly-video"))
+        if state is None or state.get("key") != key:
+            return 0
+        return int(state.get("frames", 0))
 
     @property
     def last_path(self) -> Path:
@@ -247,9 +261,32 @@ def run(
 ) -> Path:
     """Stylise every frame of ``reader`` into ``output`` (a video file, with the sound, or a
     folder of frames), resuming a run with the same ``key`` from its work folder."""
+    to_folder = output.is_dir() or not output.suffix
+    if to_folder and output.is_dir() and Work.peek(output, key) == 0:
+        stale = next((p for p in output.iterdir() if videoio.FRAME_PATTERN.match(p.name)), None)
+        if stale is not None:
+            raise InputError(
+                f"{output}: already holds frames ({stale.name}, ...) of another run; choose "
+                "an empty folder or remove them"
+            )
+    lock = output.with_name(f".{output.name}.painterly-video.lock")
+    with io.Exclusive(lock, f"{output}: another painterly video is writing it"):
+        _run(reader, engine, output, vs, key, on_frame, to_folder)
+    lock.unlink(missing_ok=True)
+    return output
+
+
+def _run(
+    reader: videoio.Reader,
+    engine: FastFrames | OptimFrames,
+    output: Path,
+    vs: VideoSettings,
+    key: str,
+    on_frame: Callable[[Progress], None] | None,
+    to_folder: bool,
+) -> None:
     began = time.perf_counter()
     work = Work(output, key)
-    to_folder = output.is_dir() or not output.suffix
     estimator = flow.Flow(vs.flow)
     info = reader.info
     previous = _resume_point(reader, work, vs)
@@ -305,7 +342,6 @@ def run(
         segments = [work.folder / name for name in work.segments]
         videoio.assemble(segments, output, info, reader.path if info.audio else None)
     work.remove()
-    return output
 
 
 def _resume_point(
