@@ -187,9 +187,14 @@ def _stage(
             "gram statistic without masks; use a smaller --size or more --max-memory"
         )
     return Stage(
-        content_img.to(device), styles_on_device, steps, finish, regions, None, plan.tile,
-        plan.history,
-    )  # fmt: skip
+        content_img.to(device),
+        styles_on_device,
+        steps,
+        finish,
+        regions,
+        tile=plan.tile,
+        history=plan.history,
+    )
 
 
 def iterate(

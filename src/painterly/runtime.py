@@ -119,9 +119,9 @@ HEADROOM = 0.9  # never plan to use the last 10% of free memory
 def activation_elements(height: int, width: int, deepest: str) -> int:
     """Number of float elements the network's outputs take for one ``height x width`` image."""
     total = 0
-    for name, _, width_c in LAYER_TABLE[: LAYER_INDEX[deepest] + 1]:
+    for name, _, depth in LAYER_TABLE[: LAYER_INDEX[deepest] + 1]:
         stride = downsampling(name)
-        total += width_c * (height // stride) * (width // stride)
+        total += depth * (height // stride) * (width // stride)
     return total
 
 

@@ -1,11 +1,11 @@
-"""Tiled evaluation: the objective and its gradient at any image size, in memory set by the
-tile, with one global style.
+"""Tiles: the objective and its gradient at any image size, in memory set by the tile, with
+one global style (``objective.TiledObjective`` uses what is here).
 
 The style loss compares Gram matrices, and a Gram matrix is a sum over positions: the sum
 over tiles of each tile's feature products. So each evaluation makes two passes over the
 tiles:
 
-1. without gradients, the global Gram matrix of every style layer (and the content error);
+1. without gradients, the global Gram matrix of every style layer (:func:`gram_sums`);
 2. with gradients, tile after tile, a surrogate whose gradient with respect to the tile's
    features is exactly that of the whole loss: for ``L = ||G - T||^2 / ||T||^2`` with
    ``G = (1/M) sum_p f_p f_p^T``, ``dL/df_p = 4 (G - T) f_p / (M ||T||^2)``, which is the
@@ -20,7 +20,8 @@ pixels they see on the whole image, and its gradient flows into the halo, which 
 tile's core: summed over tiles, the gradient equals the untiled one up to floating-point
 rounding (tests/test_tiles.py). There is nothing to blend at tile borders, so no seams.
 
-Total variation is a cheap image-sized term, computed on the whole image.
+Total variation is a cheap image-sized term, computed on the whole image. The fast engine's
+networks tile on the same grid (``transform.stylise_tiled``).
 """
 
 from __future__ import annotations

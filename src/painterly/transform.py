@@ -233,14 +233,14 @@ def stylise_tiled(net: TransformNet, image: torch.Tensor, tile: int) -> torch.Te
 
 
 def _measure(
-    net: TransformNet, norm: Norm, image: torch.Tensor, plan: Any
+    net: TransformNet, norm: Norm, image: torch.Tensor, plan: tuple[tiles.Tile, ...]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The mean and variance per channel of ``norm``'s input over the whole (padded) image,
     summed over the tiles' cores; the normalisations before it already fixed."""
     height, width = image.shape[-2:]
     sums: list[torch.Tensor] = []
     count = 0
-    current: list[Any] = []
+    current: list[tiles.Tile] = []
 
     def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
         nonlocal count
