@@ -167,6 +167,9 @@ def available_bytes(device: torch.device) -> int | None:
 TILE_SIDES = (2048, 1536, 1024, 768, 512, 384, 256, 192, 128)  # largest first: less halo
 MIN_GOOD_TILE = 512  # below this the halos cost more than the history saves
 HISTORIES = (50, 20, 10, 5)  # L-BFGS history tried, longest first, at a tiled scale
+# Image-sized tensors a tiled evaluation adds: the gradient it sums, the product that hands
+# it to autograd, and the whole image's total variation (two differences and their squares).
+TILED_COPIES = 5
 
 
 @dataclass(frozen=True)
@@ -198,15 +201,15 @@ def tiled_bytes(
 ) -> int:
     """Peak memory of a scale evaluated in tiles (objective.TiledObjective): one tile's
     crop (core and halo) through the network with gradients, and the image-sized tensors:
-    the image, its gradient and copies, the optimiser's state with ``history`` pairs, the
-    photo's features at the content layers."""
+    the image, its gradient and copies (TILED_COPIES more than whole), the optimiser's
+    state with ``history`` pairs, the photo's features at the content layers."""
     margin = tiles.halo(settings.deepest_layer)
     side_h, side_w = min(height, tile + 2 * margin), min(width, tile + 2 * margin)
     floats = ACTIVATION_FACTOR * activation_elements(side_h, side_w, settings.deepest_layer)
     floats *= 0.5 if half else 1.0
     spec = OPTIMIZERS[settings.optimizer]
     state = 2 * history + 2 if spec.history else spec.state_images
-    floats += (state + IMAGE_COPIES + 1) * 3 * height * width
+    floats += (state + IMAGE_COPIES + TILED_COPIES) * 3 * height * width
     floats += sum(
         channels(n) * (height // downsampling(n)) * (width // downsampling(n))
         for n in settings.content_layers
