@@ -312,7 +312,8 @@ def test_batch_refuses_a_file_as_output_folder_and_a_second_driver(tmp_path, cap
     assert "not a folder" in capsys.readouterr().err
     out = tmp_path / "out"
     out.mkdir()
-    with batch._Lock(out), pytest.raises(InputError, match="another batch is writing"):
+    held = io.Exclusive(out / batch.LOCK, "held by the test")
+    with held, pytest.raises(InputError, match="another batch is writing"):
         batch.run([], None, out, lambda: batch.InProcess(None))
 
 
