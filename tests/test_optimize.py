@@ -108,6 +108,28 @@ def test_a_nan_step_is_undone_with_a_smaller_step(extractor, pair, monkeypatch):
     assert all(torch.isfinite(p.image()).all() for p in steps)
 
 
+def test_a_step_that_runs_away_is_undone_with_a_smaller_step(extractor, pair, monkeypatch):
+    # A finite but absurd step (what torch's L-BFGS makes when an absolute y.s threshold
+    # admits a bad curvature pair): the pixels thrown far out of range in one step.
+    calls = {"n": 0}
+    real = torch.optim.LBFGS.step
+
+    def jumpy(self, closure):
+        out = real(self, closure)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            with torch.no_grad():
+                self.param_groups[0]["params"][0].add_(5.0)
+        return out
+
+    monkeypatch.setattr(torch.optim.LBFGS, "step", jumpy)
+    steps = _run(extractor, pair, steps=6, seed=0)
+    assert [p.step for p in steps] == [1, 2, 3, 4, 5, 6]
+    assert steps[-1].state().lr == 0.5  # halved once
+    assert all(float(p.image().mean()) < 1.0 for p in steps)  # never the thrown image
+    assert float(steps[-1].state().image.abs().max()) < 3
+
+
 def _images_and_state(extractor, stages, s, start, at: int):
     """Run to the end: every step's image, and the state saved after step ``at``."""
     images, saved = [], None

@@ -139,6 +139,11 @@ class RunState:
 
 
 MAX_RECOVERIES = 3  # halvings of the step size before a diverging run is given up
+# A step that moves the pixels by more than this (root mean square, [0, 1] units) ran away:
+# L-BFGS steps measure up to ~0.1; torch's L-BFGS keeps a curvature pair only when y.s
+# exceeds an absolute 1e-10, and our scale-free losses put y.s near that line at the start
+# of a scale, where a rounding difference can admit a pair that makes a step of ~1.2.
+MAX_STEP_RMS = 0.5
 
 
 def run(
@@ -271,8 +276,9 @@ class _LiveStage:
     """One scale's optimisation in progress: the image, its optimiser and step size, the
     last good image (after the last completed step) and the moving average.
 
-    If the loss or image stops being finite, the last good image is restored and the step
-    size halved (up to MAX_RECOVERIES times); then NumericsError.
+    If the loss or image stops being finite, or a step runs away (MAX_STEP_RMS), the last
+    good image is restored and the step size halved (up to MAX_RECOVERIES times); then
+    NumericsError.
     """
 
     def __init__(
@@ -313,16 +319,20 @@ class _LiveStage:
         return loss
 
     def advance(self) -> bool:
-        """One optimiser step; False if it was undone because it was not finite."""
+        """One optimiser step; False if it was undone because it was not finite or ran
+        away (moved the pixels by more than MAX_STEP_RMS)."""
         self.optimizer.step(self.closure)
         if self.spec.clamp:
             with torch.no_grad():
                 self.image.clamp_(0, 1)
-        if not math.isfinite(self.last["total"]) or not torch.isfinite(self.image).all():
+        finite = math.isfinite(self.last["total"]) and bool(torch.isfinite(self.image).all())
+        moved = float((self.image.detach() - self.good).pow(2).mean().sqrt()) if finite else 0.0
+        if not finite or moved > MAX_STEP_RMS:
             if self.recoveries == MAX_RECOVERIES:
+                what = f"the loss became {self.last['total']}" if not finite else "a step ran away"
                 raise NumericsError(
-                    f"the loss became {self.last['total']} at step {self.step + 1} and stayed so "
-                    f"after {MAX_RECOVERIES} smaller steps; lower --lr or the loss weights"
+                    f"{what} at step {self.step + 1} and stayed so after {MAX_RECOVERIES} "
+                    "smaller steps; lower --lr or the loss weights"
                 )
             self.recoveries += 1
             self.lr /= 2  # the history that led here is discarded with the old optimiser
