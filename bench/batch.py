@@ -194,10 +194,10 @@ def main() -> int:
         "512 px; the fast engine is the bundled starry_night (rt) on ONNX Runtime.\n\n"
     )
     text = head + "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        with open(ROOT / "docs" / "benchmarks.md", "a", encoding="utf-8") as fh:
-            fh.write("\n" + text)
+    sys.path.insert(0, str(ROOT / "bench"))
+    from evaluate import report
+
+    report(["", text], None if args.no_write else ROOT / "docs" / "benchmarks.md")
     return 0
 
 

@@ -321,10 +321,9 @@ def main() -> int:
             "",
         ]
     )
-    print(text)
-    if not args.no_write:
-        with open(ROOT / "docs" / "benchmarks.md", "a", encoding="utf-8") as fh:
-            fh.write("\n" + text)
+    from evaluate import report
+
+    report(["", text], None if args.no_write else ROOT / "docs" / "benchmarks.md")
     return 0
 
 
