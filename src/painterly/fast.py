@@ -226,10 +226,12 @@ def _tile(
     """None (the whole image at once) when it fits in memory, else FAST_TILE: the network's
     largest maps are ``outer`` channels at the full size, twice, beside the image in and out
     (transform.TransformNet)."""
+    if max(image.shape[-2:]) <= FAST_TILE:  # every video frame: no need to ask the system
+        return None
     budget = runtime.memory_budget(device, max_memory)
     outer = int(model.record.get("net", {}).get("outer", 32))
     need = 4 * image.shape[-2] * image.shape[-1] * (2 * outer + 6)
-    if budget is None or need <= budget or max(image.shape[-2:]) <= FAST_TILE:
+    if budget is None or need <= budget:
         return None
     if str(model.source).lower().endswith(".onnx"):
         raise InputError(

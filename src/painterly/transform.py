@@ -177,8 +177,9 @@ def receptive_radius(net: TransformNet) -> int:
     """How far (in input pixels) an output pixel sees: the 3x3 convolutions at each
     resolution, the pixel unshuffles' blocks, the upsamplings."""
     radius, jump = 0.0, 1.0
-    modules = [*net.encode, *(m for block in net.blocks for m in block.body), *net.decode]
-    for module in _leaves(modules):
+    parts = [*net.encode, *(m for block in net.blocks for m in block.body), *net.decode]
+    leaves = [m for part in parts for m in part.modules() if next(m.children(), None) is None]
+    for module in leaves:
         if isinstance(module, nn.PixelUnshuffle):
             radius += (module.downscale_factor - 1) * jump
             jump *= module.downscale_factor
@@ -187,14 +188,6 @@ def receptive_radius(net: TransformNet) -> int:
         elif isinstance(module, nn.Upsample):
             jump /= float(module.scale_factor)  # type: ignore[arg-type]
     return int(radius + 0.999)
-
-
-def _leaves(modules: list[nn.Module]) -> list[nn.Module]:
-    out: list[nn.Module] = []
-    for module in modules:
-        children = list(module.children())
-        out.extend(_leaves(children) if children else [module])
-    return out
 
 
 class _Reached(Exception):
