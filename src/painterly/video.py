@@ -189,6 +189,11 @@ def fingerprint(source: Path, engine: dict[str, Any], vs: VideoSettings) -> str:
     return hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def work_folder(output: Path) -> Path:
+    """Where a run on ``output`` keeps its finished segments and state (beside it)."""
+    return output.with_name(f".{output.name}.painterly-video")
+
+
 def _state(folder: Path) -> dict[str, Any] | None:
     try:
         state = json.loads((folder / STATE).read_text())
@@ -201,7 +206,7 @@ class Work:
     """The work folder of a run: finished segments, the last result frame, the state."""
 
     def __init__(self, output: Path, key: str) -> None:
-        self.folder = output.with_name(f".{output.name}.painterly-video")
+        self.folder = work_folder(output)
         self.key = key
         state = self._read()
         if state is None or state.get("key") != key:
@@ -222,7 +227,7 @@ class Work:
     def peek(output: Path, key: str) -> int:
         """Frames a killed run with ``key`` finished into ``output``'s work folder (0: none,
         or another run's)."""
-        state = _state(output.with_name(f".{output.name}.painterly-video"))
+        state = _state(work_folder(output))
         if state is None or state.get("key") != key:
             return 0
         return int(state.get("frames", 0))
@@ -269,7 +274,8 @@ def run(
                 f"{output}: already holds frames ({stale.name}, ...) of another run; choose "
                 "an empty folder or remove them"
             )
-    lock = output.with_name(f".{output.name}.painterly-video.lock")
+    folder = work_folder(output)
+    lock = folder.with_name(folder.name + ".lock")
     with io.Exclusive(lock, f"{output}: another painterly video is writing it"):
         _run(reader, engine, output, vs, key, on_frame, to_folder)
     lock.unlink(missing_ok=True)
@@ -376,6 +382,7 @@ __all__ = [
     "Progress",
     "VideoSettings",
     "Work",
+    "work_folder",
     "fingerprint",
     "fit",
     "frames_per_segment",
