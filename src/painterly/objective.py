@@ -326,6 +326,9 @@ class TiledObjective:
             raise InputError("tiled evaluation takes no extra loss terms")
         self.objective = objective
         self.tile = tile
+        self.norms = {  # ||T||^2 of each style target, as relative_error divides by it
+            n: region.targets[n].pow(2).sum().clamp_min(losses.EPS) for n in objective.style_layers
+        }
         layers = objective.content_layers + objective.style_layers
         self.halo = tiles.halo(max(layers, key=LAYER_INDEX.__getitem__))
 
@@ -357,12 +360,11 @@ class TiledObjective:
         w = o.term_weights
         # Pass 1: the global Gram matrices and the content error, without gradients.
         sums, counts = tiles.gram_sums(o.features, image, o.style_layers, self.tile)
-        norms = {n: targets[n].pow(2).sum() for n in o.style_layers}
+        norms = self.norms
         grams_ = {n: sums[n] / counts[n] for n in o.style_layers}
         diffs = {n: grams_[n] - targets[n][0] for n in o.style_layers}
         style_part = sum(
-            o.layer_weights[n] * float(diffs[n].pow(2).sum() / norms[n].clamp_min(losses.EPS))
-            for n in o.style_layers
+            o.layer_weights[n] * float(diffs[n].pow(2).sum() / norms[n]) for n in o.style_layers
         )
         content_norms = {
             n: content.features[n].pow(2).sum().clamp_min(losses.EPS) for n in o.content_layers
@@ -371,8 +373,7 @@ class TiledObjective:
         grad = torch.zeros_like(image)
         content_error = dict.fromkeys(o.content_layers, 0.0)
         style_scale = {
-            n: w["style"] * o.layer_weights[n] * 2 / (counts[n] * norms[n].clamp_min(losses.EPS))
-            for n in o.style_layers
+            n: w["style"] * o.layer_weights[n] * 2 / (counts[n] * norms[n]) for n in o.style_layers
         }
         content_scale = w["content"] / len(o.content_layers)
         for t in tiles.plan(image.shape[-2], image.shape[-1], self.tile, self.halo):
