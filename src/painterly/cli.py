@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from painterly import curves
+from painterly import allocator, curves
 from painterly.arch import LAYER_TABLE, downsampling
 from painterly.console import (
     EXIT_FAILED,
@@ -65,6 +65,7 @@ COMMANDS = (
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 failed, 2 bad input, 130 Ctrl-C)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    allocator.keep_freed_memory()
     with warnings.catch_warnings():
         warnings.simplefilter("always", InputNotice)
         warnings.showwarning = _show_warning
