@@ -27,7 +27,9 @@ at the strength of the strokes instead of the colours.
 by painterly to 3840x2160 or 7680x4320 (the content is an upscaled photo; the painting adds the
 detail), with ``--max-memory 6`` / ``12``; beside it, in the same run, the same photo at the
 512 px default, for the time ratio (target: the 4K run within 40x of it, peak RSS within the
-cap).
+cap). These take hours: the print run checkpoints every CHECKPOINT_EVERY steps, and the same
+command with the same ``--out`` after the bench was stopped (a session's end) continues it,
+adding up the sittings' times (:func:`run_resumable`).
 
 Appends a section to docs/benchmarks.md unless --no-write.
 """
@@ -36,10 +38,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +60,8 @@ CROPS = ROOT / "docs" / "images" / "tiles"
 WINDOW = 8  # rows (columns) on either side of a border that it is compared with
 CROP = 256  # side of each 100% crop, centred on a crossing of two tile borders
 PRINT = {"4k": (3840, 6.0), "8k": (7680, 12.0)}  # part -> (long side, --max-memory GiB)
+POLL = 5.0  # seconds between looks at a resumable run's memory
+CHECKPOINT_EVERY = 4  # steps between a print run's checkpoints
 
 
 def line_differences(image: torch.Tensor, axis: int) -> torch.Tensor:
@@ -140,6 +148,73 @@ def run(cmd: list[str]):
         raise SystemExit(f"failed ({child.code}): {child.err.strip()[-2000:]}")
     print(f"  {child.wall:.0f} s, peak RSS {child.rss / 2**20:.0f} MiB", flush=True)
     return child
+
+
+@dataclass
+class Resumed:
+    """A long run in one or more sittings: its wall time (each sitting's, to its last
+    checkpoint when the sitting was killed), the largest peak RSS and the sittings."""
+
+    wall: float
+    rss: int
+    sittings: int
+
+
+def run_resumable(
+    cmd: list[str], output: Path, ck: Path, state: Path, again: list[str] | None = None
+) -> Resumed:
+    """Run ``cmd`` (a painterly run writing ``output`` with ``--checkpoint ck``) to its end,
+    over as many sittings as it takes: a rerun after the bench was killed (a session's end)
+    continues with ``painterly resume ck``. ``state`` (JSON) keeps each sitting's wall time
+    and peak RSS, the running one's polled every POLL seconds. A killed sitting counts up to
+    its last checkpoint (the rest is redone and counted in the next); a killed sitting with
+    no checkpoint counts nothing, as the next starts over. ``again``: the command that
+    continues from ``ck`` (default: ``painterly resume ck -q``)."""
+    record = json.loads(state.read_text()) if state.exists() else {"sittings": []}
+    sittings = record["sittings"]
+    cut = record.pop("running", None)
+    if cut is not None:
+        done = ck.stat().st_mtime - cut["began"] if ck.exists() else 0.0
+        sittings.append({"wall": max(0.0, done), "rss": cut["rss"], "killed": True})
+    while not output.exists():
+        resume = again or [sys.executable, "-m", "painterly", "resume", str(ck), "-q"]
+        argv = resume if ck.exists() else cmd
+        print("$", " ".join(argv[1:]), flush=True)
+        began = time.time()
+        running = {"began": began, "rss": 0}
+        with tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
+            while True:
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                running["rss"] = max(running["rss"], peak_rss(proc.pid))
+                state.write_text(json.dumps({**record, "running": running}))
+                time.sleep(POLL)
+            code = os.waitstatus_to_exitcode(status)
+            err.seek(0)
+            message = err.read().decode(errors="replace")
+        rss = max(running["rss"], usage.ru_maxrss * 1024)
+        sittings.append({"wall": time.time() - began, "rss": rss, "killed": code != 0})
+        state.write_text(json.dumps(record))
+        if code != 0:
+            raise SystemExit(f"failed ({code}): {message.strip()[-2000:]}")
+        print(f"  {sittings[-1]['wall']:.0f} s, peak RSS {rss / 2**20:.0f} MiB", flush=True)
+    return Resumed(
+        sum(s["wall"] for s in sittings), max((s["rss"] for s in sittings), default=0),
+        len(sittings),
+    )  # fmt: skip
+
+
+def peak_rss(pid: int) -> int:
+    """A running process's peak resident memory so far (VmHWM), 0 when it cannot be read."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def crossing_crop(images: list[torch.Tensor], y: int, x: int, path: Path) -> None:
@@ -252,33 +327,45 @@ def photo_16_9(work: Path) -> Path:
 
 
 def print_part(args: argparse.Namespace, part: str, work: Path) -> list[str]:
+    """The print-size run and the 512 px default beside it. Resumable: rerun with the same
+    ``--out`` after the bench was killed and it continues (the 512 px run is not repeated)."""
     from painterly import io
 
     side, cap = PRINT[part]
     photo = photo_16_9(work)
     steps = steps_flag(args)
-    small = run(painterly_cmd(photo, work / "small.png", *steps))
-    out = work / f"{part}.png"
-    big = run(painterly_cmd(photo, out, "--size", str(side), "--max-memory", str(cap), *steps))
+    state = work / f"{part}.json"
+    record = json.loads(state.read_text()) if state.exists() else {}
+    if "small" not in record:
+        child = run(painterly_cmd(photo, work / "small.png", *steps))
+        record["small"] = {"wall": child.wall, "rss": child.rss}
+        state.write_text(json.dumps(record))
+    small = record["small"]
+    out, ck = work / f"{part}.png", work / f"{part}.ckpt"
+    every = ["--checkpoint", str(ck), "--checkpoint-every", str(CHECKPOINT_EVERY)]
+    cmd = painterly_cmd(photo, out, "--size", str(side), "--max-memory", str(cap), *steps, *every)
+    big = run_resumable(cmd, out, ck, work / f"{part}.sittings.json")
     image = io.load_image(out)
-    record = io.read_metadata(out) or {}
+    meta = io.read_metadata(out) or {}
     h, w = image.shape[-2:]
-    finest = (record.get("tiles") or [None])[-1]
+    finest = (meta.get("tiles") or [None])[-1]
     if finest:
         rows, cols = tile_borders(h, w, finest)
         y, x = rows[len(rows) // 2], cols[len(cols) // 2]
         crossing_crop([image], y, x, CROPS / f"{part}_crossing_{y}_{x}.png")
-    ratio = big.wall / small.wall
+    ratio = big.wall / small["wall"]
+    sittings = f" in {big.sittings} sittings (resumed from checkpoints)" if big.sittings > 1 else ""
     return [
         f"{PHOTO.name} cropped to 16:9 and upscaled by painterly (the content is an upscaled "
         f"768x432 photo), starry_night, defaults{' but ' + ' '.join(steps) if steps else ''}, "
-        "seed 0; the whole command in a child process.",
+        f"seed 0; the whole command in a child process{sittings}, checkpoints every "
+        f"{CHECKPOINT_EVERY} steps included.",
         "",
         "| run | size | tiles per scale | wall | peak RSS | vs 512 px |",
         "| --- | --- | --- | --- | --- | --- |",
-        f"| 512 px default | {small_size(work / 'small.png')} | - | {small.wall:.0f} s | "
-        f"{small.rss / 2**20:.0f} MiB | 1 |",
-        f"| --size {side} --max-memory {cap:g} | {w}x{h} | {record.get('tiles')} | "
+        f"| 512 px default | {small_size(work / 'small.png')} | - | {small['wall']:.0f} s | "
+        f"{small['rss'] / 2**20:.0f} MiB | 1 |",
+        f"| --size {side} --max-memory {cap:g} | {w}x{h} | {meta.get('tiles')} | "
         f"{big.wall:.0f} s | {big.rss / 2**30:.2f} GiB | {ratio:.1f}x |",
     ]
 

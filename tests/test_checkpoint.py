@@ -207,3 +207,16 @@ def test_resume_writes_the_output_as_first_asked(images, tmp_path):
     )
     with Image.open(out) as im:
         assert im.info["dpi"] == (240, 240)
+
+
+def test_a_tiled_run_resumes_to_the_same_picture(images, tmp_path):
+    """Print sizes are the long runs: a run in tiles checkpoints and resumes like any other."""
+    out, ck, reference = tmp_path / "o.png", tmp_path / "run.ckpt", tmp_path / "r.png"
+    base = [str(images["tubingen"]), str(images["starry_night"]), "--size", "96"]
+    base += ["--steps", "4", "--tile", "64", "--seed", "0", "-q"]
+    _stop_at_step_3([*base, "-o", str(out), "--checkpoint", str(ck), "--checkpoint-every", "2"])
+    assert checkpoint.load(ck).state.step == 2
+    assert cli.main(["resume", str(ck), "-q"]) == 0
+    assert io.read_metadata(out)["tiles"] == [64] and not ck.exists()
+    assert cli.main([*base, "-o", str(reference)]) == 0
+    assert np.abs(_pixels(out) - _pixels(reference)).max() <= 1
