@@ -47,3 +47,22 @@ def test_the_users_own_allocator_settings_are_left_alone(monkeypatch, env):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert not allocator.keep_freed_memory()
+
+
+@glibc
+def test_a_run_in_tiles_gives_the_kept_memory_back(monkeypatch):
+    """A memory budget needs glibc's own mapping of large blocks (no fragmenting kept heap)."""
+    for name in ("PAINTERLY_MALLOC", "LD_PRELOAD", *allocator._OWN_ALLOCATOR):
+        monkeypatch.delenv(name, raising=False)
+    assert allocator.keep_freed_memory()
+    assert allocator.give_back_freed_memory()
+    assert not allocator.give_back_freed_memory()  # nothing left to undo
+    numel = 64 * 2**20 // 4
+    pages = 64 * 2**20 // resource.getpagesize()
+
+    def fill() -> None:
+        torch.empty(numel).fill_(1.0)
+
+    fill()
+    # Mapped on its own and unmapped when freed, as glibc does by default: every use faults.
+    assert faults(fill) > pages // 2

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 
-# glibc's mallopt parameters (malloc.h) and the heap's top kept when freed.
-M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+# glibc's mallopt parameters (malloc.h); the heap's top kept when freed; glibc's defaults in
+# their steady state (blocks over 32 MiB mapped on their own, a freed top over 64 MiB trimmed).
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4
 KEEP_FREED = 1 << 30
+GLIBC_MMAP_THRESHOLD, GLIBC_TRIM_THRESHOLD, GLIBC_MMAP_MAX = 32 << 20, 64 << 20, 65536
+_state = {"kept": False}
 _OWN_ALLOCATOR = ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_ARENA_MAX")
 
 
@@ -26,16 +29,42 @@ def keep_freed_memory() -> bool:
         return False
     if any(name in os.environ for name in _OWN_ALLOCATOR):
         return False
+    libc = _glibc()
+    if libc is None:
+        return False
+    kept = bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, KEEP_FREED))
+    _state["kept"] = kept
+    return kept
+
+
+def give_back_freed_memory() -> bool:
+    """Undo :func:`keep_freed_memory` (if it took effect) for a run planned to a memory budget
+    (tiles): a kept heap fragments, and a 4K run under ``--max-memory 6`` kept enough to
+    reach the budget's edge (5.96 GiB) early in its finest scale. Large blocks
+    are mapped on their own again, as glibc does, and the heap's free memory goes back to
+    the system. Returns whether there was anything to undo."""
+    libc = _glibc() if _state["kept"] else None
+    if libc is None:
+        return False
+    libc.mallopt(M_MMAP_MAX, GLIBC_MMAP_MAX)
+    libc.mallopt(M_MMAP_THRESHOLD, GLIBC_MMAP_THRESHOLD)
+    libc.mallopt(M_TRIM_THRESHOLD, GLIBC_TRIM_THRESHOLD)
+    libc.malloc_trim(0)
+    _state["kept"] = False
+    return True
+
+
+def _glibc():
+    """glibc's C library, or None elsewhere."""
     import ctypes
     import platform
 
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
+        return None
     try:
-        libc = ctypes.CDLL("libc.so.6")
+        return ctypes.CDLL("libc.so.6")
     except OSError:
-        return False
-    return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, KEEP_FREED))
+        return None
 
 
-__all__ = ["keep_freed_memory"]
+__all__ = ["give_back_freed_memory", "keep_freed_memory"]

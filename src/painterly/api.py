@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from painterly import guides, io, runtime, weights
+from painterly import allocator, guides, io, runtime, weights
 from painterly.arch import downsampling
 from painterly.errors import InputError
 from painterly.features import VGGFeatures
@@ -90,6 +90,8 @@ def prepare(
         _stage(content_img, style_imgs, masks, s, side, steps, device)
         for side, steps in zip(s.scales, s.steps_per_scale, strict=True)
     ]  # every cheap check passed: now the weights
+    if any(stage.tile is not None for stage in plain):
+        allocator.give_back_freed_memory()  # a memory budget: no kept, fragmenting heap
     if extractor is None:
         w = weights.load(inputs.weights_file or s.weights)
         extractor = VGGFeatures(w, s.content_layers + s.style_layers, pooling=s.pooling)
