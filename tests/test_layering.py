@@ -20,6 +20,7 @@ SRC = Path(painterly.__file__).parent
 CORE = {
     "version": set(),
     "errors": set(),
+    "allocator": set(),
     "arch": set(),
     "settings": {"arch", "errors"},
     "inputs": {"errors", "settings"},
@@ -40,6 +41,7 @@ CORE = {
     "train": {"errors", "features", "image", "objective", "settings", "transform"},
     "onnxrt": {"errors", "io", "modelfile", "transform"},
     "fast": {
+        "allocator",
         "errors",
         "onnxrt",
         "features",
@@ -55,6 +57,7 @@ CORE = {
         "weights",
     },
     "api": {
+        "allocator",
         "arch",
         "errors",
         "features",
@@ -74,6 +77,7 @@ CORE = {
     "figure": {"curves", "explain"},
     "driver": {"api", "checkpoint", "curves", "errors", "io", "optimize", "settings"},
     "cli": {
+        "allocator",
         "api",
         "arch",
         "checkpoint",
