@@ -41,7 +41,16 @@ def main() -> int:
     p.add_argument("--out", type=Path, help="keep the images here")
     p.add_argument("--write", type=Path, help="write the table to this markdown file")
     p.add_argument("--only", nargs="*", help="reference names to run (default: all)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a Settings field instead of its default, e.g. style_weight=30 (repeatable): "
+        "a candidate recipe, scored like the defaults",
+    )
     args = p.parse_args()
+    overrides = dict(setting(item) for item in args.set)
 
     sys.path.insert(0, str(ROOT / "bench"))
     from evaluate import Evaluator, report
@@ -58,7 +67,7 @@ def main() -> int:
         evaluate = Evaluator(content, style)
         began = time.perf_counter()
         result = out / f"painterly_{ref}"
-        painterly.stylize(content, style, size=args.size, seed=0).save(result)
+        painterly.stylize(content, style, size=args.size, seed=0, **overrides).save(result)
         row = {"pair": ref, "painterly": evaluate(result), "time": time.perf_counter() - began}
         if args.with_pastiche:
             theirs = out / f"pastiche_{ref}"
@@ -91,7 +100,8 @@ def main() -> int:
     methods = ["painterly", *(["pastiche"] if args.with_pastiche else []), "reference"]
     head = "| pair | " + " | ".join(f"{m} content / Gram / independent" for m in methods)
     lines = [
-        f"\n## {datetime.date.today()}: {args.size} px, painterly defaults, seed 0\n",
+        f"\n## {datetime.date.today()}: {args.size} px, painterly "
+        f"{', '.join(args.set) or 'defaults'}, seed 0\n",
         f"Command: `python bench/quality.py {' '.join(sys.argv[1:])}`. Lower is closer.\n",
         head + " | painterly / reference: content, independent |",
         "|" + " --- |" * (2 + len(methods)),
@@ -109,6 +119,19 @@ def main() -> int:
         lines.append(f"| {row['pair']} | " + " | ".join(cells) + f" | {ratios} |")
     report(lines, args.write)
     return 0
+
+
+def setting(item: str) -> tuple[str, object]:
+    """``name=value`` -> (name, the value as a Python literal, else the text)."""
+    import ast
+
+    name, sep, text = item.partition("=")
+    if not sep or not name:
+        raise SystemExit(f"--set {item}: expected NAME=VALUE")
+    try:
+        return name, ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return name, text
 
 
 if __name__ == "__main__":
