@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 # glibc's mallopt parameters (malloc.h); the heap's top kept when freed; glibc's defaults in
@@ -54,8 +55,9 @@ def give_back_freed_memory() -> bool:
     return True
 
 
+@functools.cache
 def _glibc():
-    """glibc's C library, or None elsewhere."""
+    """glibc's C library, or None elsewhere (looked up once: libc_ver reads the binary)."""
     import ctypes
     import platform
 
