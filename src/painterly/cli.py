@@ -65,7 +65,6 @@ COMMANDS = (
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 failed, 2 bad input, 130 Ctrl-C)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    allocator.keep_freed_memory()
     with warnings.catch_warnings():
         warnings.simplefilter("always", InputNotice)
         warnings.showwarning = _show_warning
@@ -172,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_stylize(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    # One picture on the main thread: keep freed memory (see allocator; not for the
+    # threaded commands: glibc's per-thread arenas cannot serve large blocks without mmap).
+    allocator.keep_freed_memory()
     settings, inputs = _settings_and_inputs(args)
     for flag, value in (
         ("--save-every", args.save_every),
