@@ -22,7 +22,8 @@ def keep_freed_memory() -> bool:
     activations afresh: a third of the wall time at 1024 px went to the kernel. Serving them
     from the heap and keeping 1 GiB of its freed top made a 512 px stylisation about 16%
     faster, for about 15% more peak memory (docs/benchmarks.md). Called by the command line's
-    stylisation (one picture, on the main thread), not on import: a library user's process is theirs. Returns whether it took effect; it
+    stylisation (one picture, on the main thread), not on import: a library user's process
+    is theirs. Returns whether it took effect; it
     does not where the allocator is not glibc's, where ``MALLOC_*`` variables or a preloaded
     allocator already decide, or with ``PAINTERLY_MALLOC=system``.
     """
