@@ -41,7 +41,6 @@ CORE = {
     "train": {"errors", "features", "image", "objective", "settings", "transform"},
     "onnxrt": {"errors", "io", "modelfile", "transform"},
     "fast": {
-        "allocator",
         "errors",
         "onnxrt",
         "features",

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from painterly import allocator, io, modelfile, onnxrt, runtime, transform, weights
+from painterly import io, modelfile, onnxrt, runtime, transform, weights
 from painterly.errors import InputError, InputNotice
 from painterly.features import VGGFeatures
 from painterly.image import resize_long_side, with_content_colour
@@ -210,7 +210,6 @@ def apply(
         with torch.no_grad():
             out = net(image.to(device)).cpu()
     else:
-        allocator.give_back_freed_memory()  # a memory budget: no kept, fragmenting heap
         if not isinstance(net, transform.TransformNet):  # ONNX Runtime: its PyTorch twin
             net = modelfile.load(model.source, "cpu").net
             device = "cpu"
