@@ -66,3 +66,21 @@ def test_a_run_in_tiles_gives_the_kept_memory_back(monkeypatch):
     fill()
     # Mapped on its own and unmapped when freed, as glibc does by default: every use faults.
     assert faults(fill) > pages // 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "kept"),
+    [
+        (["resume", "missing.ckpt"], True),  # a resumed stylisation: one picture, main thread
+        # threads: their arenas need mmap for large blocks
+        (["batch", "missing.jpg", "--style", "missing.jpg", "-o", "out"], False),
+    ],
+)
+def test_only_the_single_picture_commands_keep_freed_memory(monkeypatch, tmp_path, argv, kept):
+    from painterly import cli
+
+    calls: list[bool] = []
+    monkeypatch.setattr(allocator, "keep_freed_memory", lambda: calls.append(True) or True)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(argv) == 2  # the missing file is refused; the allocator was set before
+    assert bool(calls) is kept

@@ -245,6 +245,7 @@ def _cmd_resume(argv: list[str]) -> int:
         from painterly.cli_fast import resume_training
 
         return resume_training(Path(args.checkpoint), args.quiet)
+    allocator.keep_freed_memory()  # as the stylisation command: one picture, main thread
     ck = checkpoint.load(args.checkpoint)
     output = io.check_output_path(ck.output, ck.options)
     plan = Plan(
