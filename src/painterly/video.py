@@ -33,6 +33,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,11 @@ class VideoSettings:
             raise InputError(f"--crf {self.crf}: must be between 0 and 63")
 
 
+# The previous result carried along the flow to this frame, and where the flow is trusted
+# (1, 1, H, W): computed in a thread while the engine starts on the frame, waited for on call.
+Carried = Callable[[], tuple[torch.Tensor, torch.Tensor]]
+
+
 class FastFrames:
     """The feed-forward engine, frame by frame."""
 
@@ -96,10 +102,9 @@ class FastFrames:
     def first(self, frame: torch.Tensor) -> torch.Tensor:
         return fast.apply(self.model, frame)
 
-    def next(
-        self, frame: torch.Tensor, warped: torch.Tensor, trust: torch.Tensor, temporal: float
-    ) -> torch.Tensor:
-        out = fast.apply(self.model, frame)
+    def next(self, frame: torch.Tensor, carried: Carried, temporal: float) -> torch.Tensor:
+        out = fast.apply(self.model, frame)  # while the flows are computed in a thread
+        warped, trust = carried()
         a = temporal * trust
         return a * warped + (1 - a) * out
 
@@ -131,10 +136,9 @@ class OptimFrames:
         (last,) = deque(self._prepare(frame).run(), maxlen=1)
         return last.image()
 
-    def next(
-        self, frame: torch.Tensor, warped: torch.Tensor, trust: torch.Tensor, temporal: float
-    ) -> torch.Tensor:
+    def next(self, frame: torch.Tensor, carried: Carried, temporal: float) -> torch.Tensor:
         job = self.job if self.job is not None else self._prepare(frame)  # resumed
+        warped, trust = carried()
         device = job.content.device
         frame, warped, trust = frame.to(device), warped.to(device), trust.to(device)
         terms = {}
@@ -301,53 +305,94 @@ def _run(
     last_raw = previous[1] if previous else None
     prev_gray = previous[0] if previous else None
     done = work.frames
-    for index, frame, pts in reader.frames(work.frames):
-        frame = fit(frame, vs.size)
-        gray = flow.gray(frame)
-        if last_raw is None or vs.temporal == 0 or last_raw.shape != frame.shape:
-            raw = engine.first(frame)  # the first frame, or frame by frame
-        else:
-            back = estimator(gray, prev_gray)
-            trust = flow.reliable(back, estimator(prev_gray, gray))
-            warped = flow.warp(last_raw, back)
-            mask = torch.from_numpy(trust)[None, None]
-            raw = engine.next(frame, warped, mask, vs.temporal)
-        shown = with_content_colour(raw, frame) if vs.preserve_color == "luminance" else raw
-        if to_folder:
-            output.mkdir(exist_ok=True)
-            io.save_image(shown, output / videoio.FRAME_NAME.format(index))
-        else:
-            if encoder is None:
-                segment = work.folder / f"seg_{index:06d}.part.mp4"
-                size = videoio.even_size(shown.shape[-1], shown.shape[-2])
-                if index == 0 and size != (shown.shape[-1], shown.shape[-2]):
-                    warnings.warn(
-                        InputNotice(
-                            f"frames of {shown.shape[-1]}x{shown.shape[-2]} are cut to "
-                            f"{size[0]}x{size[1]}: yuv420 video needs even sides"
-                        ),
-                        stacklevel=2,
-                    )
-                encoder = videoio.Encoder(segment, info, size, vs.codec, vs.crf)
-            encoder.write(shown, pts if pts is not None else index)
-        done = index + 1
-        last_raw, prev_gray = raw, gray
-        if to_folder or done % vs.segment == 0:
-            if encoder is not None:
-                encoder.close()
-                encoder = None
-            work.commit(None if to_folder else segment, done, last_raw)
-        if on_frame is not None:
-            on_frame(Progress(index, info.frames, time.perf_counter() - began))
-    if encoder is not None:
-        encoder.close()
-        work.commit(segment, done, last_raw)
+    # Two helper threads beside the engine (OpenCV and PyAV release the GIL): the flows of a
+    # frame are computed while the engine paints it, and the frames are encoded (or saved)
+    # while the next ones are painted. Writes are waited for before each commit.
+    with ThreadPoolExecutor(1, "painterly-flow") as flows, Writer() as writer:
+        for index, frame, pts in reader.frames(work.frames):
+            frame = fit(frame, vs.size)
+            gray = flow.gray(frame)
+            if last_raw is None or vs.temporal == 0 or last_raw.shape != frame.shape:
+                raw = engine.first(frame)  # the first frame, or frame by frame
+            else:
+                motion = flows.submit(_motion, estimator, gray, prev_gray, last_raw)
+                raw = engine.next(frame, motion.result, vs.temporal)
+            shown = with_content_colour(raw, frame) if vs.preserve_color == "luminance" else raw
+            if to_folder:
+                output.mkdir(exist_ok=True)
+                writer.submit(io.save_image, shown, output / videoio.FRAME_NAME.format(index))
+            else:
+                if encoder is None:
+                    segment = work.folder / f"seg_{index:06d}.part.mp4"
+                    encoder = _encoder(segment, info, shown, vs, first=index == 0)
+                writer.submit(encoder.write, shown, pts if pts is not None else index)
+            done = index + 1
+            last_raw, prev_gray = raw, gray
+            if to_folder or done % vs.segment == 0:
+                if encoder is not None:
+                    writer.submit(encoder.close)
+                    encoder = None
+                writer.wait()
+                work.commit(None if to_folder else segment, done, last_raw)
+            if on_frame is not None:
+                on_frame(Progress(index, info.frames, time.perf_counter() - began))
+        if encoder is not None:
+            writer.submit(encoder.close)
+            writer.wait()
+            work.commit(segment, done, last_raw)
     if done == 0:
         raise InputError(f"{reader.path}: has no frames")
     if not to_folder:
         segments = [work.folder / name for name in work.segments]
         videoio.assemble(segments, output, info, reader.path if info.audio else None)
     work.remove()
+
+
+def _motion(
+    estimator: flow.Flow, gray: np.ndarray, prev_gray: np.ndarray, last: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The previous result ``last`` warped to this frame, and the flow's trust mask."""
+    back = estimator(gray, prev_gray)
+    trust = flow.reliable(back, estimator(prev_gray, gray))
+    return flow.warp(last, back), torch.from_numpy(trust)[None, None]
+
+
+def _encoder(
+    segment: Path, info: videoio.VideoInfo, shown: torch.Tensor, vs: VideoSettings, first: bool
+) -> videoio.Encoder:
+    size = videoio.even_size(shown.shape[-1], shown.shape[-2])
+    if first and size != (shown.shape[-1], shown.shape[-2]):
+        warnings.warn(
+            InputNotice(
+                f"frames of {shown.shape[-1]}x{shown.shape[-2]} are cut to "
+                f"{size[0]}x{size[1]}: yuv420 video needs even sides"
+            ),
+            stacklevel=3,
+        )
+    return videoio.Encoder(segment, info, size, vs.codec, vs.crf)
+
+
+class Writer:
+    """Encodes or saves frames in one thread, in order; :meth:`wait` returns when all that
+    was submitted is written, and raises what a write raised."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1, "painterly-write")
+        self._pending: list[Future[Any]] = []
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._pending.append(self._pool.submit(fn, *args))
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True)  # after an error too: no write left running
 
 
 def _resume_point(
@@ -375,6 +420,7 @@ def frames_per_segment(rate: float, optimise: bool) -> int:
 
 __all__ = [
     "COLOURS",
+    "Carried",
     "DEFAULT_FRAME_STEPS",
     "DEFAULT_TEMPORAL",
     "FastFrames",

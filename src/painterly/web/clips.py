@@ -180,10 +180,8 @@ class _Shown(video.FastFrames):
         self.last = (out, frame)
         return out
 
-    def next(
-        self, frame: torch.Tensor, warped: torch.Tensor, trust: torch.Tensor, temporal: float
-    ) -> torch.Tensor:
-        out = super().next(frame, warped, trust, temporal)
+    def next(self, frame: torch.Tensor, carried: video.Carried, temporal: float) -> torch.Tensor:
+        out = super().next(frame, carried, temporal)
         self.last = (out, frame)
         return out
 
