@@ -216,3 +216,33 @@ def test_a_finer_scale_starts_with_the_photo_detail_the_coarser_could_not_hold(i
     detail = content - resize(small, tuple(content.shape[-2:]))
     assert (start - content).abs().mean() < (plain - content).abs().mean()
     assert torch.allclose(start, (plain + detail).clamp(0, 1), atol=1e-5)
+
+
+def test_a_snapshot_shares_the_lbfgs_pairs_and_later_steps_leave_it_alone():
+    """The checkpoint's copy of L-BFGS: its curvature pairs are shared, not copied (at 4K they
+    are gigabytes), and steps after it change neither its lists nor its other tensors."""
+    x = torch.tensor([3.0, -2.0, 1.0], requires_grad=True)
+    opt = torch.optim.LBFGS([x], lr=1, max_iter=1, history_size=4)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = (x**4).sum() + (x * x.roll(1)).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        opt.step(closure)
+    live = opt.state_dict()
+    frozen = optimize.frozen_copy(live)
+    before = {k: [t.clone() for t in frozen["state"][0][k]] for k in ("old_dirs", "old_stps")}
+    shared = frozen["state"][0]["old_dirs"]
+    assert shared and all(a is b for a, b in zip(shared, live["state"][0]["old_dirs"], strict=True))
+    assert frozen["state"][0]["prev_flat_grad"] is not live["state"][0]["prev_flat_grad"]
+    saved_grad = frozen["state"][0]["prev_flat_grad"].clone()
+    for _ in range(4):
+        opt.step(closure)
+    after = frozen["state"][0]
+    assert len(after["old_dirs"]) == len(before["old_dirs"])
+    for key in ("old_dirs", "old_stps"):
+        assert all(torch.equal(a, b) for a, b in zip(after[key], before[key], strict=True))
+    assert torch.equal(after["prev_flat_grad"], saved_grad)

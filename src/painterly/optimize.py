@@ -352,7 +352,7 @@ class _LiveStage:
         return (finish(shown) if finish else shown).to("cpu", copy=True)
 
     def state(self) -> RunState:
-        opt_state = copy.deepcopy(self.optimizer.state_dict())  # a snapshot, not live tensors
+        opt_state = frozen_copy(self.optimizer.state_dict())  # a snapshot, not live tensors
         avg = self.average
         total = avg.sum.to("cpu", copy=True) if avg.sum is not None else None
         return RunState(
@@ -364,6 +364,23 @@ class _LiveStage:
             average=total,
             average_count=avg.count,
         )
+
+
+# torch's L-BFGS makes each curvature pair afresh and never writes to it again (only the
+# lists holding them change), so a snapshot may share them.
+_WRITTEN_ONCE = ("old_dirs", "old_stps")
+
+
+def frozen_copy(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """An optimiser's ``state_dict`` that later steps cannot change: a deep copy that shares
+    L-BFGS's curvature pairs. They are 2 x history image-sized vectors, most of the state
+    at print size (at 4K with a history of 10, 2 GB that a deep copy would double)."""
+    memo: dict[int, Any] = {}
+    for per_param in state_dict.get("state", {}).values():
+        for key in _WRITTEN_ONCE:
+            for pair in per_param.get(key) or ():
+                memo[id(pair)] = pair
+    return copy.deepcopy(state_dict, memo)
 
 
 class _Average:
