@@ -49,6 +49,23 @@ def test_dis_finds_a_known_shift_and_warping_undoes_it(dx, dy):
     assert (back - a)[..., 10:-10, 10:-10].abs().mean() < 0.01
 
 
+@pytest.mark.parametrize(("dx", "dy"), [(4, -2), (-6, 0)])
+def test_a_flow_found_on_shrunk_frames_and_enlarged_finds_the_shift(dx, dy):
+    """The video's cheaper flow: DIS at half size, the field enlarged and its vectors doubled."""
+    a, b = shifted_pair(dx, dy)
+    ga, gb = flow.gray(a), flow.gray(b)
+    small = flow.Flow("medium")(flow.shrink(ga, 0.5), flow.shrink(gb, 0.5))
+    assert small.shape == (40, 60, 2)
+    estimate = flow.enlarge(small, *ga.shape, is_flow=True)
+    assert estimate.shape == (*ga.shape, 2)
+    inner = estimate[10:-10, 10:-10]
+    assert np.median(np.abs(inner[..., 0] - dx)) < 0.5
+    assert np.median(np.abs(inner[..., 1] - dy)) < 0.5
+    mask = flow.enlarge(np.ones((40, 60), np.float32), *ga.shape, is_flow=False)
+    assert mask.shape == ga.shape and mask.min() == mask.max() == 1.0
+    assert flow.shrink(ga, 1.0) is ga and flow.enlarge(estimate, *ga.shape, True) is estimate
+
+
 def test_consistent_flows_are_trusted_and_broken_ones_are_not():
     h, w = 40, 50
     forward = np.zeros((h, w, 2), np.float32)

@@ -233,6 +233,7 @@ def test_a_killed_run_continues_from_its_last_finished_frames(tmp_path, images):
         (None, ["-o", "out.webm"], "a .webm file cannot hold this"),
         (None, ["-o", "nope/frames"], "does not exist"),
         (None, ["--temporal", "2"], "--temporal 2.0: must be between 0 and 1"),
+        (None, ["--flow-scale", "0"], "--flow-scale 0.0: must be between 0.1 and 1"),
         (None, ["--steps", "3"], "--steps is for the optimisation engine"),
         (None, ["--preserve-color", "histogram"], "video takes none or luminance"),
         (None, ["STYLE"], "not both or neither"),

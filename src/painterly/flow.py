@@ -63,6 +63,30 @@ class Flow:
         return self._dis.calc(a, b, None).astype(np.float32, copy=False)
 
 
+def shrink(gray_frame: np.ndarray, scale: float) -> np.ndarray:
+    """A ``(H, W)`` frame at ``scale`` of its size (area averaging), for a cheaper flow."""
+    if scale >= 1:
+        return gray_frame
+    cv2 = require_cv2()
+    h, w = gray_frame.shape
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(gray_frame, size, interpolation=cv2.INTER_AREA)
+
+
+def enlarge(values: np.ndarray, height: int, width: int, is_flow: bool) -> np.ndarray:
+    """A flow ``(h, w, 2)`` or mask ``(h, w)`` of a shrunk frame brought to ``height x
+    width`` (bilinear); a flow's vectors are scaled with the frame."""
+    h, w = values.shape[:2]
+    if (h, w) == (height, width):
+        return values
+    cv2 = require_cv2()
+    out = cv2.resize(values, (width, height), interpolation=cv2.INTER_LINEAR)
+    if is_flow:
+        out[..., 0] *= width / w
+        out[..., 1] *= height / h
+    return out
+
+
 def warp(image: torch.Tensor, flow: np.ndarray) -> torch.Tensor:
     """Sample ``image`` ``(1, C, H, W)`` at ``p + flow(p)`` (bilinear; outside the frame,
     the nearest edge pixel): with ``flow(a, b)``, frame ``b`` brought to frame ``a``."""
@@ -138,9 +162,11 @@ __all__ = [
     "PRESETS",
     "Flow",
     "clip_warping_error",
+    "enlarge",
     "gray",
     "reliable",
     "require_cv2",
+    "shrink",
     "warp",
     "warping_error",
 ]

@@ -53,6 +53,7 @@ COLOURS = ("none", "luminance")  # console.FRAME_COLOURS, for the CLI without to
 TEMPORAL_WEIGHT = 200.0  # the temporal term's weight at --temporal 1 (docs/video.md)
 DEFAULT_TEMPORAL = 0.6
 DEFAULT_FRAME_STEPS = 30
+DEFAULT_FLOW_SCALE = 0.5  # flows at half the frame's size: a quarter of the cost (docs/video.md)
 STATE = "state.json"
 
 
@@ -70,8 +71,11 @@ class VideoSettings:
     codec: str = videoio.DEFAULT_CODEC
     crf: int = videoio.DEFAULT_CRF
     segment: int = 24
+    flow_scale: float = DEFAULT_FLOW_SCALE
 
     def __post_init__(self) -> None:
+        if not 0.1 <= self.flow_scale <= 1:
+            raise InputError(f"--flow-scale {self.flow_scale}: must be between 0.1 and 1")
         if self.preserve_color not in COLOURS:
             raise InputError(
                 f"--preserve-color {self.preserve_color}: video takes none or luminance"
@@ -315,7 +319,7 @@ def _run(
             if last_raw is None or vs.temporal == 0 or last_raw.shape != frame.shape:
                 raw = engine.first(frame)  # the first frame, or frame by frame
             else:
-                motion = flows.submit(_motion, estimator, gray, prev_gray, last_raw)
+                motion = flows.submit(_motion, estimator, gray, prev_gray, last_raw, vs.flow_scale)
                 raw = engine.next(frame, motion.result, vs.temporal)
             shown = with_content_colour(raw, frame) if vs.preserve_color == "luminance" else raw
             if to_folder:
@@ -349,11 +353,19 @@ def _run(
 
 
 def _motion(
-    estimator: flow.Flow, gray: np.ndarray, prev_gray: np.ndarray, last: torch.Tensor
+    estimator: flow.Flow,
+    gray: np.ndarray,
+    prev_gray: np.ndarray,
+    last: torch.Tensor,
+    scale: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The previous result ``last`` warped to this frame, and the flow's trust mask."""
-    back = estimator(gray, prev_gray)
-    trust = flow.reliable(back, estimator(prev_gray, gray))
+    """The previous result ``last`` warped to this frame, and the flow's trust mask; the
+    flows and their check at ``scale`` of the frame's size, enlarged to it."""
+    small, prev_small = flow.shrink(gray, scale), flow.shrink(prev_gray, scale)
+    back = estimator(small, prev_small)
+    trust = flow.reliable(back, estimator(prev_small, small))
+    h, w = gray.shape
+    back, trust = flow.enlarge(back, h, w, True), flow.enlarge(trust, h, w, False)
     return flow.warp(last, back), torch.from_numpy(trust)[None, None]
 
 
@@ -421,6 +433,7 @@ def frames_per_segment(rate: float, optimise: bool) -> int:
 __all__ = [
     "COLOURS",
     "Carried",
+    "DEFAULT_FLOW_SCALE",
     "DEFAULT_FRAME_STEPS",
     "DEFAULT_TEMPORAL",
     "FastFrames",
