@@ -162,7 +162,7 @@ def optimise_part(args: argparse.Namespace, work: Path) -> list[str]:
         "per frame (stills, --temporal 0)": ["--temporal", "0"],
         "temporal 0.6 (default)": ["--temporal", "0.6"],
     }.items():
-        out = work / f"optimise_{extra[1]}"
+        out = work / f"optimise_{extra[1].replace('.', '_')}"  # a folder: no dot
         cmd = command(
             out,
             str(STYLES["starry_night"]),
