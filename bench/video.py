@@ -7,7 +7,8 @@ Flicker is the warping error of Lai et al. (2018): for each pair of consecutive 
 mean squared difference (RGB in [0, 1]) between output frame t and output frame t+1 warped
 back to t, over the pixels where the flow can be trusted; flow and trust come from the
 *input* frames (DIS, forward/backward check: painterly.flow), averaged over the clip. It is
-given for the input itself, frame by frame (``--temporal 0``) and with temporal consistency.
+given for the input itself, frame by frame (``--temporal 0``) and with temporal consistency
+(0.6 and 0.9, and 0.6 with the flow at full size, ``--flow-scale 1``).
 Beside it, per frame (every ``--every``-th): the content distance (relu4_2, as
 bench/evaluate.py) to that input frame and the independent style distance (Magenta's style
 embedding, bench/evaluate.py) to the painting, so that smoothing cannot pass for
