@@ -62,6 +62,12 @@ class Flow:
             raise ValueError(f"frames of different sizes: {a.shape} and {b.shape}")
         return self._dis.calc(a, b, None).astype(np.float32, copy=False)
 
+    def trusted(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The flow from ``a`` to ``b`` and where it can be trusted (:func:`reliable`, with
+        the flow back from ``b`` to ``a``)."""
+        forward = self(a, b)
+        return forward, reliable(forward, self(b, a))
+
 
 def shrink(gray_frame: np.ndarray, scale: float) -> np.ndarray:
     """A ``(H, W)`` frame at ``scale`` of its size (area averaging), for a cheaper flow."""
@@ -151,9 +157,7 @@ def clip_warping_error(
     dis = Flow(preset)
     errors = []
     for t in range(len(inputs) - 1):
-        a, b = gray(inputs[t]), gray(inputs[t + 1])
-        forward = dis(a, b)
-        trust = reliable(forward, dis(b, a))
+        forward, trust = dis.trusted(gray(inputs[t]), gray(inputs[t + 1]))
         errors.append(warping_error(outputs[t], outputs[t + 1], forward, trust))
     return float(np.mean(errors)) if errors else 0.0
 

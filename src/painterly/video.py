@@ -362,8 +362,7 @@ def _motion(
     """The previous result ``last`` warped to this frame, and the flow's trust mask; the
     flows and their check at ``scale`` of the frame's size, enlarged to it."""
     small, prev_small = flow.shrink(gray, scale), flow.shrink(prev_gray, scale)
-    back = estimator(small, prev_small)
-    trust = flow.reliable(back, estimator(prev_small, small))
+    back, trust = estimator.trusted(small, prev_small)
     h, w = gray.shape
     back, trust = flow.enlarge(back, h, w, True), flow.enlarge(trust, h, w, False)
     return flow.warp(last, back), torch.from_numpy(trust)[None, None]
