@@ -207,10 +207,10 @@ def test_a_finer_scale_starts_with_the_photo_detail_the_coarser_could_not_hold(i
     content = load_image(images["tubingen"])
     small = resize_long_side(content, 40)
     # The coarse picture *is* the photo at 40 px: adding back the lost detail gives the photo.
-    assert torch.allclose(optimize._upscale(small, content), content.clamp(0, 1), atol=1e-5)
+    assert torch.allclose(optimize.upscale(small, content), content.clamp(0, 1), atol=1e-5)
     # A coarse picture that differs keeps its difference (blurred), plus the photo's detail.
     painted = (small + 0.2).clamp(0, 1)
-    start = optimize._upscale(painted, content)
+    start = optimize.upscale(painted, content)
     assert start.shape == content.shape and 0 <= start.min() and start.max() <= 1
     plain = resize(painted, tuple(content.shape[-2:]))
     detail = content - resize(small, tuple(content.shape[-2:]))

@@ -266,3 +266,57 @@ def test_bad_input_is_one_line_and_writes_nothing(
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_frame_schedule_splits_steps_only_where_there_is_a_coarser_scale():
+    assert video.frame_schedule(30, 4) == (20, 10)
+    assert video.frame_schedule(30, 1) == (0, 30)  # a single-scale still: all at full size
+    assert video.frame_schedule(1, 3) == (0, 1)
+    assert all(sum(video.frame_schedule(n, 2)) == n and video.frame_schedule(n, 2)[1] >= 1
+               for n in range(1, 40))  # fmt: skip
+
+
+def test_a_later_frame_runs_coarse_then_fine_keeping_the_warped_result_where_trusted(
+    images, extractor, monkeypatch
+):
+    """The coarse steps run at the still's next coarser scale; the full-size start is the
+    warped result, bit for bit, where the flow is trusted, and the upscaled coarse result
+    (not the photo) elsewhere."""
+    from painterly.inputs import Inputs
+    from painterly.settings import Settings
+
+    settings = Settings().replace(size=64, start_size=32, steps=4, seed=0)
+    engine = video.OptimFrames(((str(images["the_scream"]), 1.0),), settings, 6)
+    frame = io.load_image(images["tubingen"])  # 64x48
+    engine.job = video.api.prepare(Inputs.of(frame, engine.styles), settings, extractor=extractor)
+    sizes = [tuple(stage.size) for stage in engine.job.stages]
+    assert len(sizes) == 2
+    calls = []
+    real = video.descend
+
+    def recording(objective, target, settings, start, steps):
+        calls.append((tuple(start.shape[-2:]), steps, start.clone()))
+        return real(objective, target, settings, start, steps)
+
+    monkeypatch.setattr(video, "descend", recording)
+    warped = torch.rand_like(frame)
+    trust = torch.zeros_like(frame[:, :1])
+    trust[..., :, : frame.shape[-1] // 2] = 1.0  # the left half trusted
+    out = engine.next(frame, lambda: (warped, trust), 0.6)
+    assert [(size, steps) for size, steps, _ in calls] == [(sizes[0], 4), (sizes[1], 2)]
+    fine_start = calls[1][2]
+    half = frame.shape[-1] // 2
+    assert torch.equal(fine_start[..., :half], warped[..., :half])
+    assert (fine_start[..., half:] - frame[..., half:]).abs().mean() > 0.01  # painted, coarse
+    assert out.shape == frame.shape and out.device.type == "cpu"
+
+
+def test_the_clis_defaults_are_the_engines():
+    """The CLI states its defaults without importing torch; they must be video's."""
+    from painterly import cli_video
+
+    assert cli_video.DEFAULTS["temporal"] == video.DEFAULT_TEMPORAL
+    assert cli_video.DEFAULTS["frame_steps"] == video.DEFAULT_FRAME_STEPS
+    assert cli_video.DEFAULTS["flow_scale"] == video.DEFAULT_FLOW_SCALE
+    assert cli_video.DEFAULTS["codec"] == videoio.DEFAULT_CODEC
+    assert cli_video.DEFAULTS["crf"] == videoio.DEFAULT_CRF

@@ -25,7 +25,7 @@ from painterly.errors import InputError
 from painterly.settings import WEIGHT_SOURCES, Settings
 
 FLOW_PRESETS = ("ultrafast", "fast", "medium")  # flow.PRESETS
-DEFAULTS = {"temporal": 0.6, "frame_steps": 30, "codec": "libx264", "crf": 18, "flow_scale": 0.5}
+DEFAULTS = {"temporal": 0.6, "frame_steps": 24, "codec": "libx264", "crf": 18, "flow_scale": 0.5}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULTS["frame_steps"],
         metavar="N",
-        help="optimisation steps per frame after the first, which is a still "
+        help="optimisation steps per frame after the first, which is a still; two thirds "
+        "of them at the still's next coarser scale where it has one, the rest at full size "
         f"(default: {DEFAULTS['frame_steps']})",
     )
     p.add_argument(

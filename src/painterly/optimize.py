@@ -172,7 +172,7 @@ def run(
     for index in range(first, len(stages)):
         stage = stages[index]
         if tuple(image.shape[-2:]) != stage.size:
-            image = _upscale(image.clamp(0, 1), stage.content)
+            image = upscale(image.clamp(0, 1), stage.content)
         stage_resume = resume if resume is not None and index == first else None
         position = _Position(done, total, index, len(stages), began)
         image = yield from _run_stage(
@@ -181,7 +181,7 @@ def run(
         done += stage.steps
 
 
-def _upscale(image: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+def upscale(image: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     """A coarser scale's result at ``content``'s size, with the detail that the coarser scale
     could not hold taken from the photo: its high frequencies (``content`` minus its own
     round trip through the coarse size) are added, so the finer scale starts sharp."""

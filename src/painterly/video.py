@@ -9,9 +9,11 @@ where a forward/backward check says the flow can be trusted:
   output warped to this frame, ``a * warped + (1 - a) * out`` with ``a = temporal * mask``;
 - **optimisation engine**: the first frame is a still (coarse to fine); every next frame
   starts from the warped previous result (the photo where the flow is not trusted) and
-  runs ``frame_steps`` steps at full size with a temporal term,
-  ``weight * mean(mask * (x - warped)^2)``, beside content, style and TV. The style targets
-  are computed once, for the whole clip.
+  runs ``frame_steps`` steps with a temporal term, ``weight * mean(mask * (x - warped)^2)``,
+  beside content, style and TV: most of them at the still's next coarser scale where it
+  has one, then the rest at full size from the warped result where it is trusted and the
+  enlarged coarse result elsewhere (:func:`frame_schedule`). The style targets are
+  computed once, for the whole clip.
 
 ``temporal`` 0 turns both off: frame by frame. ``luminance`` colour keeps each frame's
 colours (the result's brightness with the photo's chroma), after the temporal step.
@@ -43,16 +45,16 @@ import torch
 
 from painterly import api, fast, flow, io, videoio
 from painterly.errors import InputError, InputNotice
-from painterly.image import resize_long_side, with_content_colour
+from painterly.image import resize, resize_long_side, with_content_colour
 from painterly.inputs import Inputs
 from painterly.objective import Objective, Term
-from painterly.optimize import descend
+from painterly.optimize import descend, upscale
 from painterly.settings import Settings
 
 COLOURS = ("none", "luminance")  # console.FRAME_COLOURS, for the CLI without torch
 TEMPORAL_WEIGHT = 200.0  # the temporal term's weight at --temporal 1 (docs/video.md)
 DEFAULT_TEMPORAL = 0.6
-DEFAULT_FRAME_STEPS = 30
+DEFAULT_FRAME_STEPS = 24  # 16 at the next coarser scale, 8 at full size (docs/video.md)
 DEFAULT_FLOW_SCALE = 0.5  # flows at half the frame's size: a quarter of the cost (docs/video.md)
 STATE = "state.json"
 
@@ -90,6 +92,21 @@ class VideoSettings:
             raise InputError(f"--size {self.size}: must be at least 16")
         if not 0 <= self.crf <= 63:
             raise InputError(f"--crf {self.crf}: must be between 0 and 63")
+
+
+# A later frame's steps run coarse to fine where its still has a coarser scale: this share
+# of them at that scale (a quarter to a half of the pixels), the rest at full size
+# (docs/video.md).
+FRAME_COARSE_SHARE = 2 / 3
+
+
+def frame_schedule(steps: int, scales: int) -> tuple[int, int]:
+    """A later frame's ``steps`` as (at the still's next coarser scale, at full size), for a
+    still of ``scales`` scales: all at full size when there is no coarser scale."""
+    if scales < 2 or steps < 2:
+        return 0, steps
+    coarse = min(steps - 1, round(steps * FRAME_COARSE_SHARE))
+    return coarse, steps - coarse
 
 
 # The previous result carried along the flow to this frame, and where the flow is trusted
@@ -145,6 +162,32 @@ class OptimFrames:
         warped, trust = carried()
         device = job.content.device
         frame, warped, trust = frame.to(device), warped.to(device), trust.to(device)
+        coarse, fine = frame_schedule(self.steps, len(job.stages))
+        start = trust * warped + (1 - trust) * frame
+        if coarse:  # the frame's own coarse to fine: first at the still's next coarser scale
+            stage = job.stages[-2]
+            small = self._descend(
+                job, stage.targets, *(resize(x, stage.size) for x in (frame, warped, trust)),
+                temporal, coarse,
+            )  # fmt: skip
+            start = trust * warped + (1 - trust) * upscale(small, frame)
+        last = job.stages[-1].targets
+        return self._descend(job, last, frame, warped, trust, temporal, fine, start).cpu()
+
+    @staticmethod
+    def _descend(
+        job: api.Job,
+        targets: Any,
+        frame: torch.Tensor,
+        warped: torch.Tensor,
+        trust: torch.Tensor,
+        temporal: float,
+        steps: int,
+        start: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``steps`` steps at ``frame``'s size against ``targets`` (style at that scale), with
+        the temporal term; ``start`` defaults to the warped result where it is trusted and
+        the photo elsewhere."""
         terms = {}
         if temporal > 0:
 
@@ -152,16 +195,16 @@ class OptimFrames:
                 return (trust * (images - warped).pow(2)).mean()
 
             terms["temporal"] = Term(temporal * TEMPORAL_WEIGHT, loss)
-        targets = job.stages[-1].targets
         assert targets is not None
         objective = Objective(job.extractor, targets, job.settings, job.autocast, terms)
-        start = (trust * warped + (1 - trust) * frame).contiguous()
-        stepping = descend(objective, frame, job.settings, start, self.steps)
+        if start is None:
+            start = trust * warped + (1 - trust) * frame
+        stepping = descend(objective, frame, job.settings, start.contiguous(), steps)
         try:
             while True:
                 next(stepping)
         except StopIteration as end:
-            return end.value.detach().clamp(0, 1).cpu()
+            return end.value.detach().clamp(0, 1)
 
     def record(self) -> dict[str, Any]:
         return {
