@@ -5,7 +5,7 @@ from PIL import Image
 
 import painterly
 from painterly import api, io
-from painterly.image import resize, rgb_to_yiq
+from painterly.image import resize, resize_long_side, rgb_to_yiq
 from painterly.inputs import Inputs
 from painterly.settings import InputError, Settings
 
@@ -127,4 +127,20 @@ def test_preserve_color_histogram_recolours_the_style(images):
     style, content = job.styles[0][0], job.content
     style_mean = style.mean(dim=(0, 2, 3))
     assert torch.allclose(style_mean, content.mean(dim=(0, 2, 3)), atol=0.03)
+    assert job.stages[-1].finish is None
+
+
+def test_preserve_color_painting_recolours_the_photo(images):
+    """The content (its loss's target and the start) takes the painting's colour mean and
+    covariance; the painting is left as it is."""
+    inputs = Inputs.of(images["tubingen"], images["the_scream"])
+    job = api.prepare(inputs, size=48, preserve_color="painting", steps=1)
+    plain = api.prepare(inputs, size=48, steps=1)
+    content, style = job.content, job.styles[0][0]
+    assert torch.equal(style, plain.styles[0][0])
+    assert (content - plain.content).abs().mean() > 0.02  # recoloured
+    painting = resize_long_side(io.load_image(images["the_scream"]), 48)
+    for stat in (lambda x: x.mean(dim=(0, 2, 3)), lambda x: torch.cov(x.reshape(3, -1))):
+        assert torch.allclose(stat(content), stat(painting), atol=0.02)
+    assert torch.equal(job.start, content)  # the default init starts from the recoloured photo
     assert job.stages[-1].finish is None

@@ -63,6 +63,13 @@ def _luminance(content: torch.Tensor, styles: StyleList) -> Rewritten:
     return gray(luminance(content)), styles, finish
 
 
+def _painting(content: torch.Tensor, styles: StyleList) -> Rewritten:
+    """Recolour the photo with the painting's palette (the heaviest painting's colour mean
+    and covariance): the content loss then keeps the photo's structure, not its colours."""
+    palette = max(styles, key=lambda sw: sw[1])[0]
+    return match_colour_statistics(content, palette.to(content.device)), styles, None
+
+
 def _same(image: torch.Tensor) -> torch.Tensor:
     return image
 
@@ -71,6 +78,7 @@ COLOR_MODES: dict[str, ColourMode] = {
     "none": ColourMode(_keep, _same),
     "luminance": ColourMode(_luminance, lambda image: gray(luminance(image))),
     "histogram": ColourMode(_histogram, _same),
+    "painting": ColourMode(_painting, _same),
 }
 
 

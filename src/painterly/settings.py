@@ -30,7 +30,7 @@ WEIGHT_SOURCES: tuple[str, ...] = ("caffe", "torchvision")
 POOLINGS: tuple[str, ...] = ("max", "avg")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
-COLOR_MODES: tuple[str, ...] = ("none", "luminance", "histogram")
+COLOR_MODES: tuple[str, ...] = ("none", "luminance", "histogram", "painting")
 STYLE_STATS: tuple[str, ...] = ("gram", "meancov")
 ARCHITECTURE_NAMES: tuple[str, ...] = ("rt", "hq")  # transform.ARCHITECTURES
 WEIGHT_FILE_SUFFIXES: tuple[str, ...] = (".pth", ".pt", ".safetensors")
@@ -81,11 +81,14 @@ class Settings:
     )
     # Gatys et al. 2017: 'luminance' transfers style on brightness alone and puts back the
     # photo's colours; 'histogram' first recolours the painting with the photo's palette.
+    # 'painting' goes the other way: the photo recoloured with the painting's palette, so
+    # that the content loss keeps its structure but not its colours (docs/quality.md).
     preserve_color: str = field(
         default="none",
         metadata=_rule(
-            "keep the photo's colours; luminance: the style on brightness only, "
-            "histogram: the painting recoloured first",
+            "whose colours to keep; luminance: the photo's (the style on brightness only), "
+            "histogram: the photo's (the painting recoloured first), painting: the "
+            "painting's (the photo recoloured first)",
             choices=COLOR_MODES,
         ),
     )
