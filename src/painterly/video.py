@@ -45,7 +45,7 @@ import torch
 
 from painterly import api, fast, flow, io, videoio
 from painterly.errors import InputError, InputNotice
-from painterly.image import resize, resize_long_side, with_content_colour
+from painterly.image import fit_size, resize, resize_long_side, with_content_colour
 from painterly.inputs import Inputs
 from painterly.objective import Objective, Term
 from painterly.optimize import descend, upscale
@@ -163,11 +163,12 @@ class OptimFrames:
         device = job.content.device
         frame, warped, trust = frame.to(device), warped.to(device), trust.to(device)
         coarse, fine = frame_schedule(self.steps, len(job.stages))
-        start = trust * warped + (1 - trust) * frame
+        start = None
         if coarse:  # the frame's own coarse to fine: first at the still's next coarser scale
             stage = job.stages[-2]
+            size = fit_size(*frame.shape[-2:], max(stage.size))
             small = self._descend(
-                job, stage.targets, *(resize(x, stage.size) for x in (frame, warped, trust)),
+                job, stage.targets, *(resize(x, size) for x in (frame, warped, trust)),
                 temporal, coarse,
             )  # fmt: skip
             start = trust * warped + (1 - trust) * upscale(small, frame)
