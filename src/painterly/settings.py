@@ -86,9 +86,9 @@ class Settings:
     preserve_color: str = field(
         default="none",
         metadata=_rule(
-            "whose colours to keep; luminance: the photo's (the style on brightness only), "
-            "histogram: the photo's (the painting recoloured first), painting: the "
-            "painting's (the photo recoloured first)",
+            "whose colours to keep; luminance: the photo's, with the style on brightness "
+            "only; histogram: the photo's, with the painting recoloured first; painting: the "
+            "painting's, with the photo recoloured first",
             choices=COLOR_MODES,
         ),
     )
