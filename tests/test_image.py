@@ -49,3 +49,22 @@ def test_colour_statistics_match_the_content():
     flat_o, flat_c = out.reshape(3, -1).double(), content.reshape(3, -1).double()
     assert torch.allclose(flat_o.mean(1), flat_c.mean(1), atol=1e-3)
     assert torch.allclose(torch.cov(flat_o), torch.cov(flat_c), atol=2e-3)
+
+
+def test_colour_moments_in_chunks_equal_the_whole_images():
+    picture = torch.rand(1, 3, 37, 53, generator=torch.Generator().manual_seed(3))
+    mean, cov = image.colour_moments(picture, chunk=100)  # 20 chunks, the last one short
+    flat = picture.double().reshape(3, -1)
+    assert torch.allclose(mean, flat.mean(1, keepdim=True), atol=1e-12)
+    assert torch.allclose(cov, torch.cov(flat), atol=1e-12)
+
+
+def test_matching_colour_statistics_gives_the_targets_moments():
+    gen = torch.Generator().manual_seed(4)
+    source = torch.rand(1, 3, 40, 50, generator=gen) ** 2  # no clamping in the map to target
+    target = torch.rand(1, 3, 30, 20, generator=gen) * 0.4 + 0.3
+    target[:, 1] = 0.5 * target[:, 0] + 0.2  # correlated channels
+    out = image.match_colour_statistics(source, target)
+    assert out.dtype == source.dtype and out.shape == source.shape
+    (m_out, c_out), (m_t, c_t) = image.colour_moments(out), image.colour_moments(target)
+    assert torch.allclose(m_out, m_t, atol=0.01) and torch.allclose(c_out, c_t, atol=0.005)

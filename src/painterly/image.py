@@ -80,15 +80,29 @@ def match_colour_statistics(style: torch.Tensor, content: torch.Tensor) -> torch
     so the recoloured style has exactly the photo's mean and covariance (Gatys et al. 2017,
     section 5.2). ``(N, 3, H, W), (N, 3, H', W') -> (N, 3, H, W)`` in [0, 1].
     """
-    s = style.double().reshape(3, -1)
-    c = content.double().reshape(3, -1)
-    mu_s, mu_c = s.mean(1, keepdim=True), c.mean(1, keepdim=True)
-    eye = 1e-5 * torch.eye(3, dtype=torch.float64)
-    cov_s = torch.cov(s) + eye
-    cov_c = torch.cov(c) + eye
-    a = sqrtm_psd(cov_c) @ torch.linalg.inv(sqrtm_psd(cov_s))
-    out = a @ (s - mu_s) + mu_c
-    return out.reshape(style.shape).to(style.dtype).clamp(0, 1)
+    mu_s, cov_s = colour_moments(style)
+    mu_c, cov_c = colour_moments(content)
+    eye = 1e-5 * torch.eye(3, dtype=torch.float64, device=cov_s.device)
+    a = sqrtm_psd(cov_c + eye) @ torch.linalg.inv(sqrtm_psd(cov_s + eye))
+    s = style.reshape(3, -1)
+    out = a.to(s.dtype) @ (s - mu_s.to(s.dtype)) + mu_c.to(s.dtype)  # print size: no float64 copy
+    return out.reshape(style.shape).clamp_(0, 1)
+
+
+def colour_moments(image: torch.Tensor, chunk: int = 1 << 20) -> tuple[torch.Tensor, torch.Tensor]:
+    """The colour mean ``(3, 1)`` and covariance ``(3, 3)`` of one image, in float64, summed
+    over ``chunk`` pixels at a time: at print size a float64 copy of the whole image would
+    take gigabytes."""
+    flat = image.reshape(3, -1)
+    n = flat.shape[1]
+    total = torch.zeros(3, 1, dtype=torch.float64, device=image.device)
+    outer = torch.zeros(3, 3, dtype=torch.float64, device=image.device)
+    for start in range(0, n, chunk):
+        part = flat[:, start : start + chunk].double()
+        total += part.sum(1, keepdim=True)
+        outer += part @ part.T
+    mean = total / n
+    return mean, (outer - n * mean @ mean.T) / max(1, n - 1)
 
 
 def blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
