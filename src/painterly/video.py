@@ -163,7 +163,7 @@ class OptimFrames:
         device = job.content.device
         frame, warped, trust = frame.to(device), warped.to(device), trust.to(device)
         coarse, fine = frame_schedule(self.steps, len(job.stages))
-        start = None
+        fill = None
         if coarse:  # the frame's own coarse to fine: first at the still's next coarser scale
             stage = job.stages[-2]
             size = fit_size(*frame.shape[-2:], max(stage.size))
@@ -171,9 +171,9 @@ class OptimFrames:
                 job, stage.targets, *(resize(x, size) for x in (frame, warped, trust)),
                 temporal, coarse,
             )  # fmt: skip
-            start = trust * warped + (1 - trust) * upscale(small, frame)
+            fill = upscale(small, frame)
         last = job.stages[-1].targets
-        return self._descend(job, last, frame, warped, trust, temporal, fine, start).cpu()
+        return self._descend(job, last, frame, warped, trust, temporal, fine, fill).cpu()
 
     @staticmethod
     def _descend(
@@ -184,11 +184,11 @@ class OptimFrames:
         trust: torch.Tensor,
         temporal: float,
         steps: int,
-        start: torch.Tensor | None = None,
+        fill: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``steps`` steps at ``frame``'s size against ``targets`` (style at that scale), with
-        the temporal term; ``start`` defaults to the warped result where it is trusted and
-        the photo elsewhere."""
+        the temporal term, from the warped result where it is trusted and ``fill`` (default:
+        the photo) elsewhere."""
         terms = {}
         if temporal > 0:
 
@@ -198,8 +198,7 @@ class OptimFrames:
             terms["temporal"] = Term(temporal * TEMPORAL_WEIGHT, loss)
         assert targets is not None
         objective = Objective(job.extractor, targets, job.settings, job.autocast, terms)
-        if start is None:
-            start = trust * warped + (1 - trust) * frame
+        start = trust * warped + (1 - trust) * (frame if fill is None else fill)
         stepping = descend(objective, frame, job.settings, start.contiguous(), steps)
         try:
             while True:
