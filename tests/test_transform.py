@@ -1,5 +1,7 @@
 """The feed-forward networks: any input size, [0, 1] out, descriptions as data."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -38,6 +40,17 @@ def test_descriptions_round_trip_and_bad_ones_are_refused():
         NetSpec.from_dict({**spec.to_dict(), "inner": 4096})
     with pytest.raises(InputError, match="architecture 'xl'"):
         build("xl")
+    for squeeze in (0, 1.5, "wide", True):
+        with pytest.raises(InputError, match="skip_range"):
+            NetSpec.from_dict({**spec.to_dict(), "skip_range": squeeze})
+    with pytest.raises(InputError, match="upsample='bicubic'"):
+        NetSpec.from_dict({**spec.to_dict(), "upsample": "bicubic"})
+
+
+def test_a_description_without_skip_range_is_the_unsqueezed_skip_of_earlier_files():
+    old = {"outer": 16, "inner": 64, "blocks": 5, "separable": True, "skip": True}
+    assert NetSpec.from_dict(old).skip_range == 1.0
+    assert NetSpec.from_dict(old).upsample == "nearest"
 
 
 def test_the_real_time_network_is_small():
@@ -46,15 +59,24 @@ def test_the_real_time_network_is_small():
     assert rt < 100_000 < hq < 2_000_000  # 0.25 MB and 6 MB as float32 files
 
 
-def test_with_the_skip_a_network_that_adds_nothing_returns_the_photo():
-    net = build("rt").eval()
+def test_with_the_skip_a_network_that_adds_nothing_returns_the_photo_squeezed():
+    # the photo enters the skip squeezed into 0.5 +- skip_range / 2: a white sky is 2.2
+    # logits from grey, not 6.9, and can still be repainted
+    spec = ARCHITECTURES["rt"]
+    assert spec.skip and ARCHITECTURES["hq"].skip and spec.skip_range == 0.8
+    net = build(spec).eval()
     last = net.decode[-1][1]  # the final convolution (after its padding)
     with torch.no_grad():
         last.weight.zero_()
         last.bias.zero_()
-    photo = rand_image(30, 44, 5).clamp(0.01, 0.99)
-    assert torch.allclose(net(photo), photo, atol=1e-5)
-    assert ARCHITECTURES["rt"].skip and ARCHITECTURES["hq"].skip
+    photo = rand_image(30, 44, 5)
+    photo[..., :4, :] = 1.0
+    photo[..., -4:, :] = 0.0
+    assert torch.allclose(net(photo), 0.1 + 0.8 * photo, atol=1e-5)
+    unsqueezed = build(dataclasses.replace(spec, skip_range=1.0)).eval()
+    unsqueezed.load_state_dict(net.state_dict())
+    inside = photo.clamp(0.01, 0.99)
+    assert torch.allclose(unsqueezed(inside), inside, atol=1e-5)
 
 
 def _trained_like(name: str) -> torch.nn.Module:

@@ -405,9 +405,9 @@ class TrainOptions:
     """
 
     architecture: str = "rt"
-    steps: int = 2500
-    crop: int = 128
-    batch: int = 4
+    steps: int = 1500
+    crop: int = 256
+    batch: int = 1
     lr: float = 2e-3
     photo_side: int = 512
 

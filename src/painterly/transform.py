@@ -4,8 +4,8 @@ instance normalisation): trained once per painting, they stylise a photo in one 
 Where we depart from Johnson et al.: their network does its first and last convolutions at
 full resolution (9x9, 32 channels), which is most of its cost on a CPU. Ours works at a
 quarter of the resolution inside: space-to-depth (pixel unshuffle) in twice, residual blocks
-at 1/4 size, and nearest-neighbour upsampling followed by a convolution out (upsample then
-convolve: no checkerboard artefacts). Padding is by reflection inside the network; an input
+at 1/4 size, and upsampling followed by a convolution out (upsample then convolve: no
+checkerboard artefacts). Padding is by reflection inside the network; an input
 of any size is padded (by replication) to a multiple of the stride and cropped back. A
 network is described by a :class:`NetSpec`, stored as data in its model file.
 """
@@ -25,6 +25,7 @@ from painterly.errors import InputError
 
 STRIDE = 4  # the network's total downsampling
 MIN_SIDE = 2 * STRIDE  # the 1/4-size maps must be at least 2 px for reflection padding
+UPSAMPLING = ("nearest", "bilinear")
 MAX_CHANNELS, MAX_BLOCKS = 256, 16  # a model file cannot ask for more (at most ~20 M weights)
 SKIP_EPS = 1e-3  # pure black and white pass the skip as finite logits
 
@@ -34,13 +35,18 @@ class NetSpec:
     """The shape of a network: ``outer`` channels at 1/2 size, ``inner`` channels and
     ``blocks`` residual blocks at 1/4 size; ``separable`` blocks use depthwise 3x3 plus
     pointwise 1x1 convolutions instead of full 3x3 ones; ``skip`` adds the input (as
-    logits) to the output's logits, so the network learns a change to the photo."""
+    logits) to the output's logits, so the network learns a change to the photo;
+    ``skip_range`` squeezes the photo into ``0.5 +- skip_range / 2`` first (1: not at all),
+    so that its whites and blacks enter as moderate logits the network can still repaint;
+    ``upsample`` is how the decoder doubles its maps before each convolution (``UPSAMPLING``)."""
 
     outer: int
     inner: int
     blocks: int
     separable: bool
     skip: bool = False
+    skip_range: float = 1.0
+    upsample: str = "nearest"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -61,16 +67,37 @@ class NetSpec:
                 raise InputError(f"network {name}={value!r}: expected a whole number 1..{high}")
         if not isinstance(spec.separable, bool) or not isinstance(spec.skip, bool):
             raise InputError(f"network {values!r}: separable and skip are true or false")
+        if spec.upsample not in UPSAMPLING:
+            raise InputError(
+                f"network upsample={spec.upsample!r}: expected one of {', '.join(UPSAMPLING)}"
+            )
+        squeeze = spec.skip_range
+        if isinstance(squeeze, bool) or not isinstance(squeeze, (int, float)):
+            raise InputError(f"network skip_range={squeeze!r}: expected a number in (0, 1]")
+        if not 0 < squeeze <= 1:
+            raise InputError(f"network skip_range={squeeze!r}: expected a number in (0, 1]")
         return spec
 
 
 # The widths we train. 'rt' is the real-time one (docs/fast.md has the measurements);
 # 'hq' is a wider, full-convolution network for when quality matters more than speed.
 # Both learn a change to the photo (skip): at equal training its structure survives far
-# better (docs/fast.md).
+# better. The photo enters the skip squeezed to 0.1..0.9, or a white sky could not be
+# repainted, and the decoder upsamples bilinearly: with nearest-neighbour doubling the
+# strokes came out as a regular weave on the network's 4 px grid (docs/fast.md).
 ARCHITECTURES: dict[str, NetSpec] = {
-    "rt": NetSpec(outer=16, inner=64, blocks=5, separable=True, skip=True),
-    "hq": NetSpec(outer=32, inner=128, blocks=5, separable=False, skip=True),
+    "rt": NetSpec(
+        outer=16, inner=64, blocks=5, separable=True, skip=True, skip_range=0.8, upsample="bilinear"
+    ),
+    "hq": NetSpec(
+        outer=32,
+        inner=128,
+        blocks=5,
+        separable=False,
+        skip=True,
+        skip_range=0.8,
+        upsample="bilinear",
+    ),
 }
 
 
@@ -148,11 +175,11 @@ class TransformNet(nn.Module):
             nn.Conv2d(inner, outer, 1),
             _norm(outer),
             nn.ReLU(),
-            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.Upsample(scale_factor=2, mode=spec.upsample),
             _conv(outer, outer, 3),
             _norm(outer),
             nn.ReLU(),
-            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.Upsample(scale_factor=2, mode=spec.upsample),
             _conv(outer, 3, 3),
         )
 
@@ -169,7 +196,10 @@ class TransformNet(nn.Module):
         ``MIN_SIDE``): what an exported graph holds (padding and cropping are outside)."""
         logits = self.decode(self.blocks(self.encode(image))).float()
         if self.spec.skip:
-            logits = logits + torch.logit(image.float(), eps=SKIP_EPS)
+            photo = image.float()
+            if self.spec.skip_range != 1:
+                photo = 0.5 + (photo - 0.5) * self.spec.skip_range
+            logits = logits + torch.logit(photo, eps=SKIP_EPS)
         return torch.sigmoid(logits)
 
 
