@@ -45,12 +45,40 @@ def test_descriptions_round_trip_and_bad_ones_are_refused():
             NetSpec.from_dict({**spec.to_dict(), "skip_range": squeeze})
     with pytest.raises(InputError, match="upsample='bicubic'"):
         NetSpec.from_dict({**spec.to_dict(), "upsample": "bicubic"})
+    with pytest.raises(InputError, match="true or false"):
+        NetSpec.from_dict({**spec.to_dict(), "bridge": "yes"})
 
 
 def test_a_description_without_skip_range_is_the_unsqueezed_skip_of_earlier_files():
     old = {"outer": 16, "inner": 64, "blocks": 5, "separable": True, "skip": True}
     assert NetSpec.from_dict(old).skip_range == 1.0
     assert NetSpec.from_dict(old).upsample == "nearest"
+    assert NetSpec.from_dict(old).bridge is False
+    earlier = build(NetSpec.from_dict(old))  # the first bundled models' network still runs
+    assert earlier(rand_image(20, 28)).shape == (1, 3, 20, 28)
+
+
+def test_the_bridge_brings_the_encoders_half_size_maps_to_the_decoder():
+    spec = ARCHITECTURES["rt"]
+    assert spec.bridge
+    torch.manual_seed(0)
+    net = build(spec).eval()
+    with torch.no_grad():  # silence the deep path: what reaches the output is the bridge
+        for norm in net.decode[:4].modules():
+            if isinstance(norm, torch.nn.InstanceNorm2d):
+                norm.weight.zero_()
+                norm.bias.zero_()
+    a, b = rand_image(32, 32, 1), rand_image(32, 32, 2)
+
+    def change(network: torch.nn.Module, photo: torch.Tensor) -> torch.Tensor:
+        """What the network adds to the (squeezed) photo's logits."""
+        return torch.logit(network(photo), eps=1e-4) - torch.logit(0.1 + 0.8 * photo, eps=1e-4)
+
+    assert (change(net, a) - change(net, b)).abs().max() > 1e-2
+    plain = build(dataclasses.replace(spec, bridge=False)).eval()
+    plain.load_state_dict(net.state_dict())
+    # without the bridge the same network adds one fixed change to every photo
+    assert torch.allclose(change(plain, a), change(plain, b), atol=1e-3)
 
 
 def test_the_real_time_network_is_small():

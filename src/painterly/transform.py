@@ -38,7 +38,9 @@ class NetSpec:
     logits) to the output's logits, so the network learns a change to the photo;
     ``skip_range`` squeezes the photo into ``0.5 +- skip_range / 2`` first (1: not at all),
     so that its whites and blacks enter as moderate logits the network can still repaint;
-    ``upsample`` is how the decoder doubles its maps before each convolution (``UPSAMPLING``)."""
+    ``upsample`` is how the decoder doubles its maps before each convolution (``UPSAMPLING``);
+    ``bridge`` adds the encoder's half-size maps to the decoder's (a U-Net's skip), so the
+    strokes can follow the photo's own fine structure."""
 
     outer: int
     inner: int
@@ -47,6 +49,7 @@ class NetSpec:
     skip: bool = False
     skip_range: float = 1.0
     upsample: str = "nearest"
+    bridge: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -65,8 +68,8 @@ class NetSpec:
             value = getattr(spec, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
                 raise InputError(f"network {name}={value!r}: expected a whole number 1..{high}")
-        if not isinstance(spec.separable, bool) or not isinstance(spec.skip, bool):
-            raise InputError(f"network {values!r}: separable and skip are true or false")
+        if not all(isinstance(v, bool) for v in (spec.separable, spec.skip, spec.bridge)):
+            raise InputError(f"network {values!r}: separable, skip and bridge are true or false")
         if spec.upsample not in UPSAMPLING:
             raise InputError(
                 f"network upsample={spec.upsample!r}: expected one of {', '.join(UPSAMPLING)}"
@@ -83,11 +86,19 @@ class NetSpec:
 # 'hq' is a wider, full-convolution network for when quality matters more than speed.
 # Both learn a change to the photo (skip): at equal training its structure survives far
 # better. The photo enters the skip squeezed to 0.1..0.9, or a white sky could not be
-# repainted, and the decoder upsamples bilinearly: with nearest-neighbour doubling the
-# strokes came out as a regular weave on the network's 4 px grid (docs/fast.md).
+# repainted. The decoder upsamples bilinearly and gets the encoder's half-size maps back
+# (bridge): with nearest-neighbour doubling and no bridge the strokes came out as a regular
+# weave on the network's 4 px grid (docs/fast.md).
 ARCHITECTURES: dict[str, NetSpec] = {
     "rt": NetSpec(
-        outer=16, inner=64, blocks=5, separable=True, skip=True, skip_range=0.8, upsample="bilinear"
+        outer=16,
+        inner=64,
+        blocks=5,
+        separable=True,
+        skip=True,
+        skip_range=0.8,
+        upsample="bilinear",
+        bridge=True,
     ),
     "hq": NetSpec(
         outer=32,
@@ -97,6 +108,7 @@ ARCHITECTURES: dict[str, NetSpec] = {
         skip=True,
         skip_range=0.8,
         upsample="bilinear",
+        bridge=True,
     ),
 }
 
@@ -194,7 +206,12 @@ class TransformNet(nn.Module):
     def core(self, image: torch.Tensor) -> torch.Tensor:
         """The network on an image whose sides are multiples of ``STRIDE`` (at least
         ``MIN_SIDE``): what an exported graph holds (padding and cropping are outside)."""
-        logits = self.decode(self.blocks(self.encode(image))).float()
+        if self.spec.bridge:
+            half = self.encode[:4](image)  # (outer, H/2, W/2)
+            coarse = self.decode[:4](self.blocks(self.encode[4:](half)))  # back at H/2
+            logits = self.decode[4:](coarse + half).float()
+        else:
+            logits = self.decode(self.blocks(self.encode(image))).float()
         if self.spec.skip:
             photo = image.float()
             if self.spec.skip_range != 1:
