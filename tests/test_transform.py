@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from painterly.errors import InputError
-from painterly.transform import ARCHITECTURES, NetSpec, build
+from painterly.transform import ARCHITECTURES, HALF, NetSpec, build
 
 from .conftest import rand_image
 
@@ -40,11 +40,12 @@ def test_descriptions_round_trip_and_bad_ones_are_refused():
         NetSpec.from_dict({**spec.to_dict(), "inner": 4096})
     with pytest.raises(InputError, match="architecture 'xl'"):
         build("xl")
-    for squeeze in (0, 1.5, "wide", True):
+    for squeeze in (0, 1.5, "wide", True, float("nan"), [0.8], None):
         with pytest.raises(InputError, match="skip_range"):
             NetSpec.from_dict({**spec.to_dict(), "skip_range": squeeze})
-    with pytest.raises(InputError, match="upsample='bicubic'"):
-        NetSpec.from_dict({**spec.to_dict(), "upsample": "bicubic"})
+    for mode in ("bicubic", ["bilinear"], {}, None):
+        with pytest.raises(InputError, match="upsample="):
+            NetSpec.from_dict({**spec.to_dict(), "upsample": mode})
     with pytest.raises(InputError, match="true or false"):
         NetSpec.from_dict({**spec.to_dict(), "bridge": "yes"})
 
@@ -54,31 +55,39 @@ def test_a_description_without_skip_range_is_the_unsqueezed_skip_of_earlier_file
     assert NetSpec.from_dict(old).skip_range == 1.0
     assert NetSpec.from_dict(old).upsample == "nearest"
     assert NetSpec.from_dict(old).bridge is False
-    earlier = build(NetSpec.from_dict(old))  # the first bundled models' network still runs
-    assert earlier(rand_image(20, 28)).shape == (1, 3, 20, 28)
 
 
-def test_the_bridge_brings_the_encoders_half_size_maps_to_the_decoder():
+def test_the_bridge_adds_the_encoders_half_size_maps_to_the_decoders():
     spec = ARCHITECTURES["rt"]
-    assert spec.bridge
+    assert spec.bridge and spec.upsample == "bilinear"
     torch.manual_seed(0)
     net = build(spec).eval()
-    with torch.no_grad():  # silence the deep path: what reaches the output is the bridge
-        for norm in net.decode[:4].modules():
-            if isinstance(norm, torch.nn.InstanceNorm2d):
-                norm.weight.zero_()
-                norm.bias.zero_()
-    a, b = rand_image(32, 32, 1), rand_image(32, 32, 2)
+    seen: dict[str, torch.Tensor] = {}
+    hooks = [
+        net.encode[HALF - 1].register_forward_hook(lambda m, i, o: seen.update(encoder=o)),
+        net.decode[HALF - 1].register_forward_hook(lambda m, i, o: seen.update(decoder=o)),
+        net.decode[HALF].register_forward_pre_hook(lambda m, i: seen.update(joined=i[0])),
+    ]
+    net(rand_image(32, 48, 1))
+    for hook in hooks:
+        hook.remove()
+    assert seen["joined"].shape == (1, spec.outer, 16, 24)
+    assert torch.allclose(seen["joined"], seen["encoder"] + seen["decoder"])
+    assert all(
+        m.mode == "bilinear" for m in net.decode.modules() if isinstance(m, torch.nn.Upsample)
+    )
 
-    def change(network: torch.nn.Module, photo: torch.Tensor) -> torch.Tensor:
-        """What the network adds to the (squeezed) photo's logits."""
-        return torch.logit(network(photo), eps=1e-4) - torch.logit(0.1 + 0.8 * photo, eps=1e-4)
 
-    assert (change(net, a) - change(net, b)).abs().max() > 1e-2
-    plain = build(dataclasses.replace(spec, bridge=False)).eval()
-    plain.load_state_dict(net.state_dict())
-    # without the bridge the same network adds one fixed change to every photo
-    assert torch.allclose(change(plain, a), change(plain, b), atol=1e-3)
+def test_an_earlier_description_builds_the_earlier_network():
+    old = {"outer": 16, "inner": 64, "blocks": 5, "separable": True, "skip": True}
+    net = build(NetSpec.from_dict(old)).eval()
+    assert all(m.mode == "nearest" for m in net.modules() if isinstance(m, torch.nn.Upsample))
+    last = net.decode[-1][1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+    photo = rand_image(20, 28, 3).clamp(0.01, 0.99)
+    assert torch.allclose(net(photo), photo, atol=1e-5)  # unsqueezed skip, no bridge
 
 
 def test_the_real_time_network_is_small():
@@ -121,12 +130,12 @@ def _trained_like(name: str) -> torch.nn.Module:
 def test_in_tiles_with_the_whole_images_statistics_the_result_is_the_untiled_one(name):
     from painterly import transform
 
-    net = _trained_like(name)
-    image = rand_image(150, 213, seed=7)
+    net = _trained_like(name).double()  # float64: a halo too narrow shows above rounding
+    image = rand_image(150, 213, seed=7).double()
     with torch.no_grad():
         whole = net(image)
     tiled = transform.stylise_tiled(net, image, 64)
-    assert float((tiled - whole).abs().max()) < 1e-4
+    assert float((tiled - whole).abs().max()) < 1e-9
     assert all(m.fixed is None for m in net.modules() if isinstance(m, transform.Norm))
 
 
@@ -145,7 +154,9 @@ def test_per_tile_statistics_would_jump_so_the_test_can_fail():
                 ..., t.y0 - t.cy0 : t.y1 - t.cy0, t.x0 - t.cx0 : t.x1 - t.cx0
             ]
     assert float((naive - whole).abs().max()) > 1e-2
-    assert transform.receptive_radius(net) == 48
+    assert transform.receptive_radius(net) == 54  # with bilinear upsampling; 48 with nearest
+    nearest = build(dataclasses.replace(ARCHITECTURES["rt"], upsample="nearest"))
+    assert transform.receptive_radius(nearest) == 48
 
 
 def test_the_receptive_radius_bounds_what_one_pixel_changes_once_statistics_are_fixed():

@@ -27,6 +27,7 @@ STRIDE = 4  # the network's total downsampling
 MIN_SIDE = 2 * STRIDE  # the 1/4-size maps must be at least 2 px for reflection padding
 UPSAMPLING = ("nearest", "bilinear")
 MAX_CHANNELS, MAX_BLOCKS = 256, 16  # a model file cannot ask for more (at most ~20 M weights)
+HALF = 4  # encode[:HALF] and decode[:HALF] end at half size: where the bridge joins them
 SKIP_EPS = 1e-3  # pure black and white pass the skip as finite logits
 
 
@@ -207,9 +208,9 @@ class TransformNet(nn.Module):
         """The network on an image whose sides are multiples of ``STRIDE`` (at least
         ``MIN_SIDE``): what an exported graph holds (padding and cropping are outside)."""
         if self.spec.bridge:
-            half = self.encode[:4](image)  # (outer, H/2, W/2)
-            coarse = self.decode[:4](self.blocks(self.encode[4:](half)))  # back at H/2
-            logits = self.decode[4:](coarse + half).float()
+            half = self.encode[:HALF](image)  # (outer, H/2, W/2)
+            coarse = self.decode[:HALF](self.blocks(self.encode[HALF:](half)))  # back at H/2
+            logits = self.decode[HALF:](coarse + half).float()
         else:
             logits = self.decode(self.blocks(self.encode(image))).float()
         if self.spec.skip:
@@ -233,6 +234,8 @@ def receptive_radius(net: TransformNet) -> int:
         elif isinstance(module, nn.Conv2d):
             radius += (module.kernel_size[0] // 2) * jump
         elif isinstance(module, nn.Upsample):
+            if module.mode != "nearest":  # interpolation reads a neighbour at the coarse scale
+                radius += jump
             jump /= float(module.scale_factor)  # type: ignore[arg-type]
     return int(radius + 0.999)
 
