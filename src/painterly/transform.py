@@ -90,28 +90,21 @@ class NetSpec:
 # repainted. The decoder upsamples bilinearly and gets the encoder's half-size maps back
 # (bridge): with nearest-neighbour doubling and no bridge the strokes came out as a regular
 # weave on the network's 4 px grid (docs/fast.md).
-ARCHITECTURES: dict[str, NetSpec] = {
-    "rt": NetSpec(
-        outer=16,
-        inner=64,
+def _design(outer: int, inner: int, separable: bool) -> NetSpec:
+    """The current design at one width: squeezed skip, bilinear decoder, bridge."""
+    return NetSpec(
+        outer=outer,
+        inner=inner,
         blocks=5,
-        separable=True,
+        separable=separable,
         skip=True,
         skip_range=0.8,
         upsample="bilinear",
         bridge=True,
-    ),
-    "hq": NetSpec(
-        outer=32,
-        inner=128,
-        blocks=5,
-        separable=False,
-        skip=True,
-        skip_range=0.8,
-        upsample="bilinear",
-        bridge=True,
-    ),
-}
+    )
+
+
+ARCHITECTURES: dict[str, NetSpec] = {"rt": _design(16, 64, True), "hq": _design(32, 128, False)}
 
 
 class Norm(nn.InstanceNorm2d):
