@@ -76,9 +76,8 @@ class NetSpec:
                 f"network upsample={spec.upsample!r}: expected one of {', '.join(UPSAMPLING)}"
             )
         squeeze = spec.skip_range
-        if isinstance(squeeze, bool) or not isinstance(squeeze, (int, float)):
-            raise InputError(f"network skip_range={squeeze!r}: expected a number in (0, 1]")
-        if not 0 < squeeze <= 1:
+        number = isinstance(squeeze, (int, float)) and not isinstance(squeeze, bool)
+        if not (number and 0 < squeeze <= 1):
             raise InputError(f"network skip_range={squeeze!r}: expected a number in (0, 1]")
         return spec
 
