@@ -16,6 +16,18 @@ def test_gram_is_size_free_for_tiled_features():
     assert torch.allclose(losses.gram(f), losses.gram(tiled), atol=1e-6)
 
 
+def test_gram_same_in_either_layout_with_its_gradient():
+    f = torch.rand(2, 5, 3, 4, dtype=torch.float64, requires_grad=True)
+    last = f.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
+    assert not last.is_contiguous()  # the channels-last path is the one taken
+    a, b = losses.gram(f), losses.gram(last)
+    assert torch.allclose(a, b, rtol=0, atol=1e-12)
+    weights = torch.rand(5, 5, dtype=torch.float64)
+    (a * weights).sum().backward()
+    (b * weights).sum().backward()
+    assert torch.allclose(f.grad, last.grad, rtol=0, atol=1e-12)
+
+
 def test_relative_error_hand_computed_and_zero():
     t = torch.tensor([[3.0, 4.0]])
     assert losses.relative_error(t, t).item() == 0.0

@@ -40,12 +40,22 @@ def gram(features: torch.Tensor, weights: torch.Tensor | None = None) -> torch.T
     if features.dim() != 4:
         raise ValueError(f"gram expects (N, C, H, W) features, got shape {tuple(features.shape)}")
     n, c, h, w = features.shape
+    if weights is None and _channels_last(features):
+        rows = features.permute(0, 2, 3, 1).reshape(n, h * w, c)  # a view: no copy
+        return wide(torch.bmm(rows.transpose(1, 2), rows)) / (h * w)
     flat = features.reshape(n, c, h * w)
     if weights is None:
         return wide(torch.bmm(flat, flat.transpose(1, 2))) / (h * w)
     wflat = _position_weights(weights, n, h, w)
     product = wide(torch.bmm(flat * wflat.to(flat.dtype), flat.transpose(1, 2)))
     return product / wide(wflat).sum(2, keepdim=True).clamp_min(EPS)
+
+
+def _channels_last(x: torch.Tensor) -> bool:
+    """Stored channels last (as the training pass keeps its features; the layout oneDNN
+    convolves fastest on a CPU), where flattening the positions in ``(N, C, H, W)`` order
+    would copy the whole map."""
+    return not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
 
 
 def _position_weights(weights: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
