@@ -1,5 +1,7 @@
-"""Seconds per training step of `painterly train`, in the memory layout it uses (channels
-last) beside the default layout, interleaved in one run so that the ratio carries the claim:
+"""Seconds per training step of `painterly train`, with the loss network (VGG19) in the
+memory layout it uses (channels last) beside the default layout, interleaved in one run so
+that the ratio carries the claim (the transform network stays in the default layout: see
+fast.prepare_training):
 
     .venv/bin/python bench/train_step.py [--arch rt] [--size 256] [--steps 15] [--rounds 3]
 
@@ -32,16 +34,12 @@ def seconds_per_step(layout: torch.memory_format, args: argparse.Namespace) -> f
     style = io.load_image(SHARED / "images" / "style" / "starry_night.jpg")
     photos = [io.load_image(p) for p in sorted((SHARED / "photos").glob("*.png"))[:4]]
     extractor = VGGFeatures(weights.load("caffe"), settings.content_layers + settings.style_layers)
+    extractor.to(memory_format=layout)  # as `painterly train` does (fast.prepare_training)
     device = torch.device("cpu")
     autocast = runtime.resolve_precision("auto", device)
     trainer = Trainer(
         extractor, photos, [(style, 1.0)], settings, options, device=device, autocast=autocast
     )
-    if layout != torch.channels_last:  # undo the trainer's layout
-        extractor.to(memory_format=layout)
-        trainer.net.to(memory_format=layout)
-        crops = trainer.batch
-        trainer.batch = lambda: crops().contiguous(memory_format=layout)  # type: ignore[method-assign]
     for _ in range(3):
         trainer.advance()
     began = time.perf_counter()

@@ -74,7 +74,13 @@ def prepare_training(
     loaded = load_photos(photos, settings.max_input_pixels)
     source = weights.load(styles.weights_file or settings.weights)
     layers = settings.content_layers + settings.style_layers
-    extractor = VGGFeatures(source, layers, pooling=settings.pooling).to(device)
+    # The loss network runs channels last, the layout oneDNN convolves and pools fastest on
+    # a CPU: in the default layout a step spent a third of its time converting between the
+    # two (docs/benchmarks.md). The transform network stays in the default layout: torch
+    # 2.13's instance normalisation computes wrong gradients when the gradient arriving is
+    # channels last (tests/test_train.py pins the network's gradients to the default's).
+    extractor = VGGFeatures(source, layers, pooling=settings.pooling)
+    extractor = extractor.to(device, memory_format=torch.channels_last)
     trainer = Trainer(
         extractor,
         [image for _, image in loaded],

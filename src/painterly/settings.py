@@ -405,7 +405,7 @@ class TrainOptions:
     """
 
     architecture: str = "rt"
-    steps: int = 1500
+    steps: int = 3000
     crop: int = 256
     batch: int = 1
     lr: float = 2e-3

@@ -23,7 +23,6 @@ from painterly.settings import Settings, TrainOptions
 from painterly.transform import TransformNet, build
 
 WARMUP = 0.05  # share of the steps over which the learning rate rises from 0
-LAYOUT = torch.channels_last  # of the network, the loss network and the crops
 FINAL_LR = 0.1  # the cosine decay ends at this fraction of the peak learning rate
 
 
@@ -80,10 +79,6 @@ class Trainer:
             )
         self.options, self.device, self.autocast = options, device, autocast
         self.photos = [_fit_photo(p, options) for p in photos]
-        # Channels last is the layout oneDNN convolves and pools fastest on a CPU; in the
-        # default layout every step spent a third of its time converting between the two
-        # (1.3x the steps a minute, docs/fast.md). It changes no result beyond rounding.
-        extractor.to(memory_format=LAYOUT)
         style_side = max(1, round(options.photo_side * settings.style_scale))
         scaled = [(resize_long_side(img, style_side).to(device), w) for img, w in styles]
         targets = style_targets(feature_pass(extractor, autocast), scaled, settings)
@@ -91,7 +86,6 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):  # the initial weights, from the seed alone
             torch.manual_seed(seed)
             self.net: TransformNet = build(options.architecture).to(device).train()
-        self.net.to(memory_format=LAYOUT)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=options.lr)
         self.generator = torch.Generator().manual_seed(seed)
         self.step = 0
@@ -113,7 +107,7 @@ class Trainer:
             if bool(torch.rand(1, generator=self.generator) < 0.5):
                 crop = crop.flip(-1)
             crops.append(crop)
-        return torch.cat(crops).to(self.device).contiguous(memory_format=LAYOUT)
+        return torch.cat(crops).to(self.device)
 
     def advance(self) -> dict[str, float]:
         """One optimiser step on a fresh batch; returns its losses."""
