@@ -79,8 +79,10 @@ def prepare_training(
     # two (docs/benchmarks.md). The transform network stays in the default layout: torch
     # 2.13's instance normalisation computes wrong gradients when the gradient arriving is
     # channels last (tests/test_train.py pins the network's gradients to the default's).
+    # (Measured on the CPU only; other devices keep the layout they were measured in.)
+    layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
     extractor = VGGFeatures(source, layers, pooling=settings.pooling)
-    extractor = extractor.to(device, memory_format=torch.channels_last)
+    extractor = extractor.to(device, memory_format=layout)
     trainer = Trainer(
         extractor,
         [image for _, image in loaded],
