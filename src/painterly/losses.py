@@ -40,10 +40,10 @@ def gram(features: torch.Tensor, weights: torch.Tensor | None = None) -> torch.T
     if features.dim() != 4:
         raise ValueError(f"gram expects (N, C, H, W) features, got shape {tuple(features.shape)}")
     n, c, h, w = features.shape
-    if weights is None and _channels_last(features):
-        rows = features.permute(0, 2, 3, 1).reshape(n, h * w, c)  # a view: no copy
-        return wide(torch.bmm(rows.transpose(1, 2), rows)) / (h * w)
-    flat = features.reshape(n, c, h * w)
+    if _channels_last(features):  # the same (N, C, H*W) matrix, as a view: no copy
+        flat = features.permute(0, 2, 3, 1).reshape(n, h * w, c).transpose(1, 2)
+    else:
+        flat = features.reshape(n, c, h * w)
     if weights is None:
         return wide(torch.bmm(flat, flat.transpose(1, 2))) / (h * w)
     wflat = _position_weights(weights, n, h, w)
