@@ -3,7 +3,8 @@
     .venv/bin/python bench/fast.py                 # appends to docs/benchmarks.md
     .venv/bin/python bench/fast.py --no-write      # a quick look
 
-Frames per second, in process, of both networks (rt, hq) on both runtimes (PyTorch in fp32
+Frames per second, in process, of the networks (rt; rt-second, the design the models of
+2026-12-02 were trained in, for the ratio in the same run; hq) on both runtimes (PyTorch in fp32
 and with bf16 autocast, ONNX Runtime in fp32) at 640x360, 1280x720 and 1920x1080: the median
 of ``--repeats`` timings of ``--frames`` frames each (after warm-up). The weights are random:
 speed does not depend on them. Then, in the same run, the optimisation engine's default at
@@ -14,6 +15,7 @@ real-time network at 512 px through ``painterly apply`` (start-up included), for
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import os
 import platform
@@ -43,12 +45,24 @@ def frames_per_second(run, image, frames: int, repeats: int) -> float:
     return statistics.median(rates)
 
 
+def spec(name: str):
+    """A network by name: the architectures, and rt-second (the same width in the design
+    before strided convolutions, pixel-shuffled output and zero padding)."""
+    from painterly.transform import ARCHITECTURES
+
+    if name == "rt-second":
+        return dataclasses.replace(
+            ARCHITECTURES["rt"], strided=False, half_out=False, padding="reflect"
+        )
+    return ARCHITECTURES[name]
+
+
 def runners(arch: str) -> dict[str, object]:
     from painterly import modelfile, onnxrt
     from painterly.transform import build
 
     torch.manual_seed(0)
-    net = build(arch).eval().requires_grad_(False)
+    net = build(spec(arch)).eval().requires_grad_(False)
     model = modelfile.Model(net, {}, arch)
 
     def eager(image):
@@ -76,13 +90,16 @@ def main() -> int:
     p.add_argument("--frames", type=int, default=100)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-write", action="store_true")
+    p.add_argument("--nets", default="rt,rt-second,hq", help="comma-separated")
+    p.add_argument("--sizes", type=int, default=len(SIZES), help="the first N of the sizes")
     args = p.parse_args()
-    rows = ["| network | runtime | " + " | ".join(f"{w}x{h}" for w, h in SIZES) + " |"]
-    rows.append("| --- | --- |" + " --- |" * len(SIZES))
-    for arch in ("rt", "hq"):
+    sizes = SIZES[: args.sizes]
+    rows = ["| network | runtime | " + " | ".join(f"{w}x{h}" for w, h in sizes) + " |"]
+    rows.append("| --- | --- |" + " --- |" * len(sizes))
+    for arch in args.nets.split(","):
         for name, run in runners(arch).items():
             cells = []
-            for width, height in SIZES:
+            for width, height in sizes:
                 image = torch.rand(1, 3, height, width)
                 frames = max(5, args.frames * 640 * 360 // (width * height))
                 if arch == "hq":

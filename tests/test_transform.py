@@ -46,8 +46,12 @@ def test_descriptions_round_trip_and_bad_ones_are_refused():
     for mode in ("bicubic", ["bilinear"], {}, None):
         with pytest.raises(InputError, match="upsample="):
             NetSpec.from_dict({**spec.to_dict(), "upsample": mode})
-    with pytest.raises(InputError, match="true or false"):
-        NetSpec.from_dict({**spec.to_dict(), "bridge": "yes"})
+    for flag in ("bridge", "strided", "half_out"):
+        with pytest.raises(InputError, match="true or false"):
+            NetSpec.from_dict({**spec.to_dict(), flag: "yes"})
+    for pad in ("circular", None, 1):
+        with pytest.raises(InputError, match="padding="):
+            NetSpec.from_dict({**spec.to_dict(), "padding": pad})
 
 
 def test_a_description_without_skip_range_is_the_unsqueezed_skip_of_earlier_files():
@@ -55,6 +59,33 @@ def test_a_description_without_skip_range_is_the_unsqueezed_skip_of_earlier_file
     assert NetSpec.from_dict(old).skip_range == 1.0
     assert NetSpec.from_dict(old).upsample == "nearest"
     assert NetSpec.from_dict(old).bridge is False
+    second = {**old, "skip_range": 0.8, "upsample": "bilinear", "bridge": True}
+    spec = NetSpec.from_dict(second)  # the bundled models of 2026-12-02
+    assert (spec.strided, spec.half_out, spec.padding) == (False, False, "reflect")
+    net = build(spec)
+    assert isinstance(net.encode[0], torch.nn.PixelUnshuffle)
+    assert isinstance(net.decode[-2], torch.nn.Upsample)
+
+
+def test_the_real_time_network_makes_no_full_size_maps_but_the_images():
+    spec = ARCHITECTURES["rt"]
+    assert spec.strided and spec.half_out and spec.padding == "zeros"
+    net = build(spec).eval()
+    sizes: list[tuple[int, ...]] = []
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape)))
+        for m in net.modules()
+        if next(m.children(), None) is None and not isinstance(m, torch.nn.Identity)
+    ]
+    with torch.no_grad():
+        net(rand_image(64, 96))
+    for hook in hooks:
+        hook.remove()
+    full = [shape for shape in sizes if shape[-2:] == (64, 96)]
+    assert full == [(1, 3, 64, 96)]  # the doubled logits only
+    assert not any(isinstance(m, torch.nn.PixelUnshuffle) for m in net.modules())
+    reflected = [m for m in net.modules() if isinstance(m, torch.nn.ReflectionPad2d)]
+    assert len(reflected) == 2  # the image, into the first convolution; the logits, out
 
 
 def test_the_bridge_adds_the_encoders_half_size_maps_to_the_decoders():
@@ -64,7 +95,9 @@ def test_the_bridge_adds_the_encoders_half_size_maps_to_the_decoders():
     net = build(spec).eval()
     seen: dict[str, torch.Tensor] = {}
     hooks = [
-        net.encode[HALF - 1].register_forward_hook(lambda m, i, o: seen.update(encoder=o)),
+        net.encode[net.half_encoded - 1].register_forward_hook(
+            lambda m, i, o: seen.update(encoder=o)
+        ),
         net.decode[HALF - 1].register_forward_hook(lambda m, i, o: seen.update(decoder=o)),
         net.decode[HALF].register_forward_pre_hook(lambda m, i: seen.update(joined=i[0])),
     ]
@@ -102,7 +135,7 @@ def test_with_the_skip_a_network_that_adds_nothing_returns_the_photo_squeezed():
     spec = ARCHITECTURES["rt"]
     assert spec.skip and ARCHITECTURES["hq"].skip and spec.skip_range == 0.8
     net = build(spec).eval()
-    last = net.decode[-1][1]  # the final convolution (after its padding)
+    last = [m for m in net.decode.modules() if isinstance(m, torch.nn.Conv2d)][-1]
     with torch.no_grad():
         last.weight.zero_()
         last.bias.zero_()
@@ -154,15 +187,17 @@ def test_per_tile_statistics_would_jump_so_the_test_can_fail():
                 ..., t.y0 - t.cy0 : t.y1 - t.cy0, t.x0 - t.cx0 : t.x1 - t.cx0
             ]
     assert float((naive - whole).abs().max()) > 1e-2
-    assert transform.receptive_radius(net) == 54  # with bilinear upsampling; 48 with nearest
-    nearest = build(dataclasses.replace(ARCHITECTURES["rt"], upsample="nearest"))
+    assert transform.receptive_radius(net) == 54  # strided convolutions in, logits doubled
+    assert transform.receptive_radius(build("hq")) == 54  # unshuffles in, bilinear out
+    nearest = build(dataclasses.replace(ARCHITECTURES["hq"], upsample="nearest"))
     assert transform.receptive_radius(nearest) == 48
 
 
-def test_the_receptive_radius_bounds_what_one_pixel_changes_once_statistics_are_fixed():
+@pytest.mark.parametrize("name", ["rt", "hq"])
+def test_the_receptive_radius_bounds_what_one_pixel_changes_once_statistics_are_fixed(name):
     from painterly import transform
 
-    net = _trained_like("rt")
+    net = _trained_like(name)
     image = rand_image(160, 160, seed=2)
     norms = [m for m in net.modules() if isinstance(m, transform.Norm)]
     with torch.no_grad():

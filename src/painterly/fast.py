@@ -233,7 +233,8 @@ def _tile(
 ) -> int | None:
     """None (the whole image at once) when it fits in memory, else FAST_TILE: the network's
     largest maps are ``outer`` channels at the full size, twice, beside the image in and out
-    (transform.TransformNet)."""
+    (transform.TransformNet). For a ``half_out`` network, whose full-size maps have three
+    channels, that is an upper bound."""
     if max(image.shape[-2:]) <= FAST_TILE:  # every video frame: no need to ask the system
         return None
     budget = runtime.memory_budget(device, max_memory)

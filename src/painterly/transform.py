@@ -26,8 +26,9 @@ from painterly.errors import InputError
 STRIDE = 4  # the network's total downsampling
 MIN_SIDE = 2 * STRIDE  # the 1/4-size maps must be at least 2 px for reflection padding
 UPSAMPLING = ("nearest", "bilinear")
+PADDING = ("reflect", "zeros")  # "zeros": inside; the image and the logits still reflect
 MAX_CHANNELS, MAX_BLOCKS = 256, 16  # a model file cannot ask for more (at most ~20 M weights)
-HALF = 4  # encode[:HALF] and decode[:HALF] end at half size: where the bridge joins them
+HALF = 4  # decode[:HALF] ends at half size, where the bridge joins the encoder's maps
 SKIP_EPS = 1e-3  # pure black and white pass the skip as finite logits
 
 
@@ -41,7 +42,15 @@ class NetSpec:
     so that its whites and blacks enter as moderate logits the network can still repaint;
     ``upsample`` is how the decoder doubles its maps before each convolution (``UPSAMPLING``);
     ``bridge`` adds the encoder's half-size maps to the decoder's (a U-Net's skip), so the
-    strokes can follow the photo's own fine structure."""
+    strokes can follow the photo's own fine structure; ``strided`` encoders go down by
+    strided convolutions (4x4 then 2x2, stride 2) instead of pixel unshuffles; ``half_out``
+    decoders make the last convolution (to the three logits) at half size and double the
+    logits bilinearly, instead of doubling the maps and convolving at full size: the change
+    is painted at half size, the photo's own detail comes through the skip at full size;
+    ``padding`` is how the convolutions inside pad (``PADDING``; the first, which reads the
+    image, and the last, which writes the logits, reflect in either case). The last three
+    are the cheaper form of the network: no layout copies, no padding layers inside, no
+    full-size maps but three-channel ones (docs/fast.md, *Speed*)."""
 
     outer: int
     inner: int
@@ -51,6 +60,9 @@ class NetSpec:
     skip_range: float = 1.0
     upsample: str = "nearest"
     bridge: bool = False
+    strided: bool = False
+    half_out: bool = False
+    padding: str = "reflect"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -69,8 +81,16 @@ class NetSpec:
             value = getattr(spec, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
                 raise InputError(f"network {name}={value!r}: expected a whole number 1..{high}")
-        if not all(isinstance(v, bool) for v in (spec.separable, spec.skip, spec.bridge)):
-            raise InputError(f"network {values!r}: separable, skip and bridge are true or false")
+        flags = (spec.separable, spec.skip, spec.bridge, spec.strided, spec.half_out)
+        if not all(isinstance(v, bool) for v in flags):
+            raise InputError(
+                f"network {values!r}: separable, skip, bridge, strided and half_out are "
+                "true or false"
+            )
+        if spec.padding not in PADDING:
+            raise InputError(
+                f"network padding={spec.padding!r}: expected one of {', '.join(PADDING)}"
+            )
         if spec.upsample not in UPSAMPLING:
             raise InputError(
                 f"network upsample={spec.upsample!r}: expected one of {', '.join(UPSAMPLING)}"
@@ -103,7 +123,10 @@ def _design(outer: int, inner: int, separable: bool) -> NetSpec:
     )
 
 
-ARCHITECTURES: dict[str, NetSpec] = {"rt": _design(16, 64, True), "hq": _design(32, 128, False)}
+ARCHITECTURES: dict[str, NetSpec] = {
+    "rt": dataclasses.replace(_design(16, 64, True), strided=True, half_out=True, padding="zeros"),
+    "hq": _design(32, 128, False),
+}
 
 
 class Norm(nn.InstanceNorm2d):
@@ -128,29 +151,40 @@ def _norm(channels: int) -> nn.Module:
     return Norm(channels)
 
 
-def _conv(cin: int, cout: int, kernel: int, groups: int = 1) -> nn.Sequential:
+def _conv(
+    cin: int, cout: int, kernel: int, pad: str, groups: int = 1, stride: int = 1
+) -> nn.Sequential:
+    """A convolution padded by ``kernel // 2`` on each side (1 for a 4x4 one of stride 2),
+    by reflection (a padding layer, then the convolution) or with zeros (inside the
+    convolution, which ONNX Runtime fuses; the same two-item layout, so the same weight
+    names)."""
+    width = 1 if stride == 2 else kernel // 2
+    if pad == "zeros":
+        conv = nn.Conv2d(cin, cout, kernel, stride, padding=width, groups=groups)
+        return nn.Sequential(nn.Identity(), conv)
     return nn.Sequential(
-        nn.ReflectionPad2d(kernel // 2), nn.Conv2d(cin, cout, kernel, groups=groups)
+        nn.ReflectionPad2d(width), nn.Conv2d(cin, cout, kernel, stride, groups=groups)
     )
 
 
-def _mixing(channels: int, separable: bool) -> nn.Sequential:
+def _mixing(channels: int, separable: bool, pad: str) -> nn.Sequential:
     """A 3x3 convolution, or its depthwise-separable form."""
     if separable:
         return nn.Sequential(
-            _conv(channels, channels, 3, groups=channels), nn.Conv2d(channels, channels, 1)
+            _conv(channels, channels, 3, pad, groups=channels),
+            nn.Conv2d(channels, channels, 1),
         )
-    return _conv(channels, channels, 3)
+    return _conv(channels, channels, 3, pad)
 
 
 class _Residual(nn.Module):
-    def __init__(self, channels: int, separable: bool) -> None:
+    def __init__(self, channels: int, separable: bool, pad: str) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            _mixing(channels, separable),
+            _mixing(channels, separable, pad),
             _norm(channels),
             nn.ReLU(),
-            _mixing(channels, separable),
+            _mixing(channels, separable, pad),
             _norm(channels),
         )
 
@@ -164,28 +198,35 @@ class TransformNet(nn.Module):
     def __init__(self, spec: NetSpec) -> None:
         super().__init__()
         self.spec = spec
-        outer, inner = spec.outer, spec.inner
+        outer, inner, pad = spec.outer, spec.inner, spec.padding
+        if spec.strided:  # the same reach as unshuffling, without the layout copies
+            down: list[nn.Module] = [_conv(3, outer, 4, "reflect", stride=2)]
+            down_again: list[nn.Module] = [nn.Conv2d(outer, inner, 2, 2)]
+        else:
+            down = [nn.PixelUnshuffle(2), _conv(12, outer, 3, "reflect")]
+            down_again = [nn.PixelUnshuffle(2), nn.Conv2d(4 * outer, inner, 1)]
         self.encode = nn.Sequential(
-            nn.PixelUnshuffle(2),
-            _conv(12, outer, 3),
-            _norm(outer),
-            nn.ReLU(),
-            nn.PixelUnshuffle(2),
-            nn.Conv2d(4 * outer, inner, 1),
-            _norm(inner),
-            nn.ReLU(),
+            *down, _norm(outer), nn.ReLU(), *down_again, _norm(inner), nn.ReLU()
         )
-        self.blocks = nn.Sequential(*[_Residual(inner, spec.separable) for _ in range(spec.blocks)])
+        self.half_encoded = len(down) + 2  # encode[:half_encoded] ends at half size
+        self.blocks = nn.Sequential(
+            *[_Residual(inner, spec.separable, pad) for _ in range(spec.blocks)]
+        )
+        if spec.half_out:  # no full-size maps: the three logits are doubled
+            double = nn.Upsample(scale_factor=2, mode="bilinear")
+            out: list[nn.Module] = [_conv(outer, 3, 3, "reflect"), double]
+        else:
+            double = nn.Upsample(scale_factor=2, mode=spec.upsample)
+            out = [double, _conv(outer, 3, 3, "reflect")]
         self.decode = nn.Sequential(
             nn.Conv2d(inner, outer, 1),
             _norm(outer),
             nn.ReLU(),
             nn.Upsample(scale_factor=2, mode=spec.upsample),
-            _conv(outer, outer, 3),
+            _conv(outer, outer, 3, pad),
             _norm(outer),
             nn.ReLU(),
-            nn.Upsample(scale_factor=2, mode=spec.upsample),
-            _conv(outer, 3, 3),
+            *out,
         )
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
@@ -200,8 +241,9 @@ class TransformNet(nn.Module):
         """The network on an image whose sides are multiples of ``STRIDE`` (at least
         ``MIN_SIDE``): what an exported graph holds (padding and cropping are outside)."""
         if self.spec.bridge:
-            half = self.encode[:HALF](image)  # (outer, H/2, W/2)
-            coarse = self.decode[:HALF](self.blocks(self.encode[HALF:](half)))  # back at H/2
+            split = self.half_encoded
+            half = self.encode[:split](image)  # (outer, H/2, W/2)
+            coarse = self.decode[:HALF](self.blocks(self.encode[split:](half)))  # back at H/2
             logits = self.decode[HALF:](coarse + half).float()
         else:
             logits = self.decode(self.blocks(self.encode(image))).float()
@@ -209,7 +251,11 @@ class TransformNet(nn.Module):
             photo = image.float()
             if self.spec.skip_range != 1:
                 photo = 0.5 + (photo - 0.5) * self.spec.skip_range
-            logits = logits + torch.logit(photo, eps=SKIP_EPS)
+            # torch.logit(photo, eps=SKIP_EPS), written so that it exports as one Clip
+            # (torch.logit's clamp exports as four comparisons and selections: a fifteenth
+            # of a fast frame in ONNX Runtime)
+            photo = photo.clamp(SKIP_EPS, 1 - SKIP_EPS)
+            logits = logits + torch.log(photo / (1 - photo))
         return torch.sigmoid(logits)
 
 
@@ -223,8 +269,9 @@ def receptive_radius(net: TransformNet) -> int:
         if isinstance(module, nn.PixelUnshuffle):
             radius += (module.downscale_factor - 1) * jump
             jump *= module.downscale_factor
-        elif isinstance(module, nn.Conv2d):
+        elif isinstance(module, nn.Conv2d):  # a strided one: its whole kernel, at most
             radius += (module.kernel_size[0] // 2) * jump
+            jump *= module.stride[0]
         elif isinstance(module, nn.Upsample):
             if module.mode != "nearest":  # interpolation reads a neighbour at the coarse scale
                 radius += jump
