@@ -86,3 +86,21 @@ def test_a_photo_too_large_for_memory_runs_in_tiles_with_the_same_result(
     assert calls == [64, 64]
     with pytest.raises(InputError, match="cannot run in tiles"):
         fast.apply(fast.load_model(onnx_path), image, max_memory=1e-6)
+
+
+def test_a_zero_padded_network_is_framed_on_onnx_runtime_as_in_pytorch():
+    """The frame (transform.BORDER) comes with the graph's record, even for a model made
+    in memory without one, so both runtimes give the same picture."""
+    pytest.importorskip("onnxruntime")
+    from painterly import modelfile, onnxrt
+    from painterly.transform import BORDER, build
+
+    torch.manual_seed(0)
+    net = build("rt").eval()
+    ort = onnxrt.OnnxNet(onnxrt.export_bytes(modelfile.Model(net, {}, "memory")))
+    assert ort.border == BORDER
+    image = torch.rand(1, 3, 30, 45)
+    with torch.no_grad():
+        expected = net(image)
+    assert (ort(image) - expected).abs().max() < 1e-4
+    assert not net.training  # exporting left the network as it found it

@@ -4,9 +4,10 @@ import dataclasses
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from painterly.errors import InputError
-from painterly.transform import ARCHITECTURES, HALF, NetSpec, build
+from painterly.transform import ARCHITECTURES, BORDER, HALF, NetSpec, build, frame
 
 from .conftest import rand_image
 
@@ -78,7 +79,7 @@ def test_the_real_time_network_makes_no_full_size_maps_but_the_images():
         if next(m.children(), None) is None and not isinstance(m, torch.nn.Identity)
     ]
     with torch.no_grad():
-        net(rand_image(64, 96))
+        net.core(rand_image(64, 96))
     for hook in hooks:
         hook.remove()
     full = [shape for shape in sizes if shape[-2:] == (64, 96)]
@@ -101,7 +102,7 @@ def test_the_bridge_adds_the_encoders_half_size_maps_to_the_decoders():
         net.decode[HALF - 1].register_forward_hook(lambda m, i, o: seen.update(decoder=o)),
         net.decode[HALF].register_forward_pre_hook(lambda m, i: seen.update(joined=i[0])),
     ]
-    net(rand_image(32, 48, 1))
+    net.core(rand_image(32, 48, 1))
     for hook in hooks:
         hook.remove()
     assert seen["joined"].shape == (1, spec.outer, 16, 24)
@@ -226,3 +227,28 @@ def test_the_receptive_radius_bounds_what_one_pixel_changes_once_statistics_are_
         80 - int(rows.min()), int(rows.max()) - 80, 80 - int(cols.min()), int(cols.max()) - 80
     )
     assert radius // 2 <= reach <= radius
+
+
+def test_a_zero_padded_network_sees_its_image_framed_by_reflection_at_inference_only():
+    """Zero padding inside tells the network where the image ends, and the trained models
+    paint a frame there; at inference the image is framed by BORDER px of its reflection
+    (replication when it is too small to reflect), and the frame is cropped away."""
+    torch.manual_seed(0)
+    net = build("rt")
+    second = dataclasses.replace(
+        ARCHITECTURES["rt"], strided=False, half_out=False, padding="reflect"
+    )
+    assert net.border == BORDER and build(second).border == 0
+    image = rand_image(40, 52)
+    with torch.no_grad():
+        trained = net(image)  # training mode: the crop is the whole input
+        assert torch.equal(trained, net.core(image))
+        net.eval()
+        framed = F.pad(image, (BORDER,) * 4, mode="reflect")  # 88 x 100: no stride padding
+        expected = net.core(framed)[..., BORDER : BORDER + 40, BORDER : BORDER + 52]
+        assert torch.allclose(net(image), expected, atol=1e-6)
+        assert not torch.allclose(net(image), trained, atol=1e-3)
+        line = rand_image(1, 7)  # too small to reflect 24 px: replicated
+        assert net(line).shape == (1, 3, 1, 7)
+    x, window = frame(image, BORDER)
+    assert x.shape[-2:] == (88, 100) and x[window].equal(image)

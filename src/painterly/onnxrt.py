@@ -22,7 +22,7 @@ import torch
 from painterly.errors import InputError
 from painterly.io import write_atomic
 from painterly.modelfile import METADATA_KEY, Model, parse_record
-from painterly.transform import TransformNet, padding
+from painterly.transform import BORDER, TransformNet, frame
 
 OPSET = 17
 EXTRA = "pip install 'painterly[onnx]'"
@@ -49,7 +49,7 @@ def export_bytes(model: Model) -> bytes:
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the exporter's notes on instance norm and slicing
         torch.onnx.export(
-            _Core(net.cpu().eval()),
+            _Core(net.cpu().eval()).eval(),  # the exporter restores the wrapper's mode
             (example,),
             buffer,
             input_names=["image"],
@@ -60,7 +60,8 @@ def export_bytes(model: Model) -> bytes:
         )
     graph = onnx.load_from_string(buffer.getvalue())
     entry = graph.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, json.dumps(model.record, sort_keys=True)
+    record = {**model.record, "net": net.spec.to_dict()}  # the graph's own description
+    entry.key, entry.value = METADATA_KEY, json.dumps(record, sort_keys=True)
     return graph.SerializeToString()
 
 
@@ -83,15 +84,14 @@ class OnnxNet:
         if threads:
             options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        meta = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+        net = json.loads(meta).get("net", {}) if meta else {}
+        self.border = BORDER if isinstance(net, dict) and net.get("padding") == "zeros" else 0
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        height, width = image.shape[-2:]
-        pad_h, pad_w = padding(height, width)
-        x = image.detach().to("cpu", torch.float32).numpy()
-        if pad_h or pad_w:
-            x = np.pad(x, ((0, 0), (0, 0), (0, pad_h), (0, pad_w)), mode="edge")
-        out = self.session.run(None, {"image": np.ascontiguousarray(x)})[0]
-        return torch.from_numpy(out[..., :height, :width].copy())
+        x, window = frame(image.detach().to("cpu", torch.float32), self.border)
+        out = self.session.run(None, {"image": np.ascontiguousarray(x.numpy())})[0]
+        return torch.from_numpy(out[window].copy())
 
 
 def load(path: str | os.PathLike, threads: int | None = None) -> Model:

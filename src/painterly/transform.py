@@ -5,9 +5,13 @@ Where we depart from Johnson et al.: their network does its first and last convo
 full resolution (9x9, 32 channels), which is most of its cost on a CPU. Ours works at a
 quarter of the resolution inside: space-to-depth (pixel unshuffle) in twice, residual blocks
 at 1/4 size, and upsampling followed by a convolution out (upsample then convolve: no
-checkerboard artefacts). Padding is by reflection inside the network; an input
-of any size is padded (by replication) to a multiple of the stride and cropped back. A
-network is described by a :class:`NetSpec`, stored as data in its model file.
+checkerboard artefacts). Padding is by reflection inside the network (or by zeros inside
+the third design's, which is cheaper); an input of any size is padded (by replication) to a
+multiple of the stride and cropped back. A network that pads with zeros inside can tell
+where the image ends, and paints a frame there: at inference (not in training, where the
+crops are the whole input) such a network's image is framed by ``BORDER`` pixels of its own
+reflection, and the frame is cropped away. A network is described by a :class:`NetSpec`,
+stored as data in its model file.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ PADDING = ("reflect", "zeros")  # "zeros": inside; the image and the logits stil
 MAX_CHANNELS, MAX_BLOCKS = 256, 16  # a model file cannot ask for more (at most ~20 M weights)
 HALF = 4  # decode[:HALF] ends at half size, where the bridge joins the encoder's maps
 SKIP_EPS = 1e-3  # pure black and white pass the skip as finite logits
+BORDER = 24  # px of reflection around an image at inference, for zero-padded networks
 
 
 @dataclass(frozen=True)
@@ -198,6 +203,7 @@ class TransformNet(nn.Module):
     def __init__(self, spec: NetSpec) -> None:
         super().__init__()
         self.spec = spec
+        self.border = BORDER if spec.padding == "zeros" else 0
         outer, inner, pad = spec.outer, spec.inner, spec.padding
         if spec.strided:  # the same reach as unshuffling, without the layout copies
             down: list[nn.Module] = [_conv(3, outer, 4, "reflect", stride=2)]
@@ -232,10 +238,8 @@ class TransformNet(nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         if image.dim() != 4 or image.shape[1] != 3:
             raise ValueError(f"expected an (N, 3, H, W) image, got {tuple(image.shape)}")
-        height, width = image.shape[-2:]
-        pad_h, pad_w = padding(height, width)
-        x = F.pad(image, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else image
-        return self.core(x)[..., :height, :width]
+        x, window = frame(image, 0 if self.training else self.border)
+        return self.core(x)[window]
 
     def core(self, image: torch.Tensor) -> torch.Tensor:
         """The network on an image whose sides are multiples of ``STRIDE`` (at least
@@ -296,6 +300,7 @@ def stylise_tiled(net: TransformNet, image: torch.Tensor, tile: int) -> torch.Te
     """
     norms = [m for m in net.modules() if isinstance(m, Norm)]
     margin = -(-receptive_radius(net) // tiles.ALIGN) * tiles.ALIGN
+    image, window = frame(image, net.border)  # the frame once, round the whole image
     height, width = image.shape[-2:]
     plan = tiles.plan(height, width, tile, margin)
     out = torch.empty_like(image)
@@ -304,14 +309,20 @@ def stylise_tiled(net: TransformNet, image: torch.Tensor, tile: int) -> torch.Te
             for norm in norms:
                 norm.fixed = _measure(net, norm, image, plan)
             for t in plan:
-                y = net(t.crop(image))
+                y = _unframed(net, t.crop(image))
                 out[..., t.y0 : t.y1, t.x0 : t.x1] = y[
                     ..., t.y0 - t.cy0 : t.y1 - t.cy0, t.x0 - t.cx0 : t.x1 - t.cx0
                 ]
         finally:
             for norm in norms:
                 norm.fixed = None
-    return out
+    return out[window]
+
+
+def _unframed(net: TransformNet, tile: torch.Tensor) -> torch.Tensor:
+    """``net`` on a tile of an image already framed: padded to the stride only."""
+    x, window = frame(tile, 0)
+    return net.core(x)[window]
 
 
 def _measure(
@@ -344,7 +355,7 @@ def _measure(
         for t in plan:
             current[:] = [t]
             try:
-                net(t.crop(image))
+                _unframed(net, t.crop(image))
             except _Reached:
                 pass
     finally:
@@ -353,6 +364,21 @@ def _measure(
     mean, var = total[0], (total[1] - total[0].pow(2)).clamp_min(0)
     shape = (1, -1, 1, 1)
     return mean.view(shape).to(image.dtype), var.view(shape).to(image.dtype)
+
+
+def frame(image: torch.Tensor, border: int) -> tuple[torch.Tensor, tuple[slice, ...]]:
+    """``image`` ready for a network's core, and the window of the core's output to keep:
+    ``border`` px of reflection all round (of replication, for an image too small to reflect
+    it), then the bottom and right edges replicated up to a multiple of the stride."""
+    height, width = image.shape[-2:]
+    if border:
+        mode = "reflect" if min(height, width) > border else "replicate"
+        image = F.pad(image, (border,) * 4, mode=mode)
+    pad_h, pad_w = padding(*image.shape[-2:])
+    if pad_h or pad_w:
+        image = F.pad(image, (0, pad_w, 0, pad_h), mode="replicate")
+    rows, cols = slice(border, border + height), slice(border, border + width)
+    return image, (..., rows, cols)
 
 
 def padding(height: int, width: int) -> tuple[int, int]:
