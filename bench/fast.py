@@ -6,7 +6,8 @@
 Frames per second, in process, of the networks (rt; rt-second, the design the models of
 2026-12-02 were trained in, for the ratio in the same run; hq) on both runtimes (PyTorch in fp32
 and with bf16 autocast, ONNX Runtime in fp32) at 640x360, 1280x720 and 1920x1080: the median
-of ``--repeats`` timings of ``--frames`` frames each (after warm-up). The weights are random:
+of ``--repeats`` timings of ``--frames`` frames each (after warm-up), the networks
+interleaved (each repeat times every network, runtime and size in turn). The weights are random:
 speed does not depend on them. Then, in the same run, the optimisation engine's default at
 512 px as a fresh process (start-up included, as a user meets it), and one frame of the
 real-time network at 512 px through ``painterly apply`` (start-up included), for the ratio.
@@ -33,21 +34,17 @@ BIN = Path(sys.executable).parent
 SIZES = ((640, 360), (1280, 720), (1920, 1080))
 
 
-def frames_per_second(run, image, frames: int, repeats: int) -> float:
-    for _ in range(3):
+def seconds(run, image, frames: int) -> float:
+    time.sleep(0.5)  # ONNX Runtime's threads spin a while after a run: let them settle
+    began = time.perf_counter()
+    for _ in range(frames):
         run(image)
-    rates = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        for _ in range(frames):
-            run(image)
-        rates.append(frames / (time.perf_counter() - began))
-    return statistics.median(rates)
+    return time.perf_counter() - began
 
 
 def spec(name: str):
-    """A network by name: the architectures, and rt-second (the same width in the design
-    before strided convolutions, pixel-shuffled output and zero padding)."""
+    """A network by name: the architectures, and rt-second (rt's widths in the second design:
+    pixel unshuffles in, reflection padding everywhere, the last convolution at full size)."""
     from painterly.transform import ARCHITECTURES
 
     if name == "rt-second":
@@ -94,19 +91,35 @@ def main() -> int:
     p.add_argument("--sizes", type=int, default=len(SIZES), help="the first N of the sizes")
     args = p.parse_args()
     sizes = SIZES[: args.sizes]
+    nets = {arch: runners(arch) for arch in args.nets.split(",")}
+    images = {size: torch.rand(1, 3, size[1], size[0]) for size in sizes}
+
+    def frames(arch: str, size: tuple[int, int]) -> int:
+        n = max(5, args.frames * 640 * 360 // (size[0] * size[1]))
+        return max(3, n // 8) if arch == "hq" else n
+
+    # interleaved: each repeat times every network, runtime and size once, so that a noisy
+    # spell on this shared machine falls on all of them alike
+    rates: dict[tuple, list[float]] = {}
+    for image in images.values():
+        for runs in nets.values():
+            for run in runs.values():
+                for _ in range(3):
+                    run(image)
+    for repeat in range(args.repeats):
+        for size, image in images.items():
+            for arch, runs in nets.items():
+                for name, run in runs.items():
+                    n = frames(arch, size)
+                    rates.setdefault((arch, name, size), []).append(n / seconds(run, image, n))
+        print(f"repeat {repeat + 1} of {args.repeats} done", flush=True)
     rows = ["| network | runtime | " + " | ".join(f"{w}x{h}" for w, h in sizes) + " |"]
     rows.append("| --- | --- |" + " --- |" * len(sizes))
-    for arch in args.nets.split(","):
-        for name, run in runners(arch).items():
-            cells = []
-            for width, height in sizes:
-                image = torch.rand(1, 3, height, width)
-                frames = max(5, args.frames * 640 * 360 // (width * height))
-                if arch == "hq":
-                    frames = max(3, frames // 8)
-                cells.append(f"{frames_per_second(run, image, frames, args.repeats):.1f}")
-                print(arch, name, width, height, cells[-1], "fps", flush=True)
+    for arch, runs in nets.items():
+        for name in runs:
+            cells = [f"{statistics.median(rates[arch, name, size]):.1f}" for size in sizes]
             rows.append(f"| {arch} | {name} | " + " | ".join(cells) + " |")
+    print("\n".join(rows), flush=True)
     ratio = optimisation_ratio()
     text = report(rows, ratio, args)
     print(text)
@@ -145,7 +158,8 @@ def report(rows: list[str], ratio: str, args: argparse.Namespace) -> str:
             f"## {when}: `python bench/fast.py` (feed-forward networks)",
             "",
             f"{os.cpu_count()} cores ({cpu}), torch {torch.__version__}, frames per second in "
-            f"process, median of {args.repeats} timings of up to {args.frames} frames "
+            f"process, the networks interleaved, median of {args.repeats} timings of up to "
+            f"{args.frames} frames "
             "(fewer at larger sizes and for hq), after warm-up; batch of one frame.",
             "",
             *rows,
