@@ -43,8 +43,11 @@ def test_ray_gives_the_local_results_and_records_a_corrupt_photo(cluster, tmp_pa
     assert len({r["worker"] for r in done.values()}) == 2  # both actors worked
     for key, record in done.items():
         if record["status"] == "done":
-            ours = np.asarray(Image.open(remote / key))
-            assert np.array_equal(ours, np.asarray(Image.open(local / key))), key
+            # the same up to float rounding: the actors run one thread each, this process
+            # two, and ONNX Runtime's sums then round differently in a value or two
+            ours = np.asarray(Image.open(remote / key)).astype(int)
+            diff = np.abs(ours - np.asarray(Image.open(local / key)).astype(int))
+            assert diff.max() <= 1 and np.count_nonzero(diff) <= diff.size // 1000, key
         else:
             assert key.startswith("corrupt__") and not (remote / key).exists()
 
