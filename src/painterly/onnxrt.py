@@ -22,7 +22,7 @@ import torch
 from painterly.errors import InputError
 from painterly.io import write_atomic
 from painterly.modelfile import METADATA_KEY, Model, parse_record
-from painterly.transform import BORDER, TransformNet, frame
+from painterly.transform import NetSpec, TransformNet, frame
 
 OPSET = 17
 EXTRA = "pip install 'painterly[onnx]'"
@@ -84,9 +84,8 @@ class OnnxNet:
         if threads:
             options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-        meta = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
-        net = json.loads(meta).get("net", {}) if meta else {}
-        self.border = BORDER if isinstance(net, dict) and net.get("padding") == "zeros" else 0
+        meta = self.session.get_modelmeta().custom_metadata_map[METADATA_KEY]
+        self.border = NetSpec.from_dict(json.loads(meta)["net"]).border  # as export wrote it
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         x, window = frame(image.detach().to("cpu", torch.float32), self.border)

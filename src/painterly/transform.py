@@ -69,6 +69,12 @@ class NetSpec:
     half_out: bool = False
     padding: str = "reflect"
 
+    @property
+    def border(self) -> int:
+        """Pixels of reflection to frame an image with at inference: zero padding inside
+        tells the network where the image ends, and it paints a frame there."""
+        return BORDER if self.padding == "zeros" else 0
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -203,7 +209,7 @@ class TransformNet(nn.Module):
     def __init__(self, spec: NetSpec) -> None:
         super().__init__()
         self.spec = spec
-        self.border = BORDER if spec.padding == "zeros" else 0
+        self.border = spec.border
         outer, inner, pad = spec.outer, spec.inner, spec.padding
         if spec.strided:  # the same reach as unshuffling, without the layout copies
             down: list[nn.Module] = [_conv(3, outer, 4, "reflect", stride=2)]
