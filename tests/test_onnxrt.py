@@ -104,3 +104,18 @@ def test_a_zero_padded_network_is_framed_on_onnx_runtime_as_in_pytorch():
         expected = net(image)
     assert (ort(image) - expected).abs().max() < 1e-4
     assert not net.training  # exporting left the network as it found it
+
+
+@pytest.mark.parametrize("size", [(36, 64), (25, 25), (24, 90), (1, 7), (3, 2)])
+@pytest.mark.parametrize("border", [0, 24])
+def test_the_numpy_frame_is_the_torch_frame(size, border):
+    """The ONNX runner frames in numpy (no torch thread pool beside ONNX Runtime's): the
+    same pixels and window as transform.frame, reflection and replication alike."""
+    from painterly.transform import frame
+
+    image = rand_image(*size, seed=5)
+    expected, window = frame(image, border)
+    got, got_window = onnxrt.frame_array(image.numpy(), border)
+    assert got_window == window
+    assert got.shape == tuple(expected.shape)
+    assert (torch.from_numpy(got) == expected).all()

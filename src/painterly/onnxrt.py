@@ -22,7 +22,7 @@ import torch
 from painterly.errors import InputError
 from painterly.io import write_atomic
 from painterly.modelfile import METADATA_KEY, Model, parse_record
-from painterly.transform import NetSpec, TransformNet, frame
+from painterly.transform import NetSpec, TransformNet, frame_plan
 
 OPSET = 17
 EXTRA = "pip install 'painterly[onnx]'"
@@ -88,9 +88,25 @@ class OnnxNet:
         self.border = NetSpec.from_dict(json.loads(meta)["net"]).border  # as export wrote it
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        x, window = frame(image.detach().to("cpu", torch.float32), self.border)
-        out = self.session.run(None, {"image": np.ascontiguousarray(x.numpy())})[0]
+        x = image.detach().to("cpu", torch.float32).numpy()
+        x, window = frame_array(x, self.border)
+        out = self.session.run(None, {"image": np.ascontiguousarray(x)})[0]
         return torch.from_numpy(out[window].copy())
+
+
+def frame_array(image: np.ndarray, border: int) -> tuple[np.ndarray, tuple[slice, ...]]:
+    """:func:`painterly.transform.frame` in numpy. The frame is made outside torch so that
+    no torch thread pool wakes beside ONNX Runtime's: torch's threads spin a while after
+    every parallel operation (a padding of a 640x360 frame is one), and ONNX Runtime's
+    then share the cores with them (about a tenth of a frame's time; docs/fast.md)."""
+    mode, pad_h, pad_w, window = frame_plan(*image.shape[-2:], border)
+    side = ((0, 0), (0, 0))
+    if border:
+        numpy_mode = "reflect" if mode == "reflect" else "edge"
+        image = np.pad(image, (*side, (border, border), (border, border)), mode=numpy_mode)
+    if pad_h or pad_w:
+        image = np.pad(image, (*side, (0, pad_h), (0, pad_w)), mode="edge")
+    return image, window
 
 
 def load(path: str | os.PathLike, threads: int | None = None) -> Model:
@@ -131,4 +147,4 @@ def _require(name: str) -> Any:
         raise InputError(f"ONNX needs the {name} package: {EXTRA}") from None
 
 
-__all__ = ["OnnxNet", "available", "export", "export_bytes", "load"]
+__all__ = ["OnnxNet", "available", "export", "export_bytes", "frame_array", "load"]

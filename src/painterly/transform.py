@@ -372,19 +372,28 @@ def _measure(
     return mean.view(shape).to(image.dtype), var.view(shape).to(image.dtype)
 
 
+def frame_plan(height: int, width: int, border: int) -> tuple[str, int, int, tuple[slice, ...]]:
+    """How :func:`frame` frames a ``height`` x ``width`` image: the border's padding mode
+    (``reflect``, or ``replicate`` for an image too small to reflect it), the rows and
+    columns then replicated at the bottom and right up to a multiple of the stride, and the
+    window of the core's output to keep. One rule for every runtime (torch here, numpy in
+    the ONNX runner)."""
+    mode = "reflect" if min(height, width) > border else "replicate"
+    pad_h, pad_w = padding(height + 2 * border, width + 2 * border)
+    rows, cols = slice(border, border + height), slice(border, border + width)
+    return mode, pad_h, pad_w, (..., rows, cols)
+
+
 def frame(image: torch.Tensor, border: int) -> tuple[torch.Tensor, tuple[slice, ...]]:
     """``image`` ready for a network's core, and the window of the core's output to keep:
     ``border`` px of reflection all round (of replication, for an image too small to reflect
     it), then the bottom and right edges replicated up to a multiple of the stride."""
-    height, width = image.shape[-2:]
+    mode, pad_h, pad_w, window = frame_plan(*image.shape[-2:], border)
     if border:
-        mode = "reflect" if min(height, width) > border else "replicate"
         image = F.pad(image, (border,) * 4, mode=mode)
-    pad_h, pad_w = padding(*image.shape[-2:])
     if pad_h or pad_w:
         image = F.pad(image, (0, pad_w, 0, pad_h), mode="replicate")
-    rows, cols = slice(border, border + height), slice(border, border + width)
-    return image, (..., rows, cols)
+    return image, window
 
 
 def padding(height: int, width: int) -> tuple[int, int]:
