@@ -98,7 +98,7 @@ def frame_array(image: np.ndarray, border: int) -> tuple[np.ndarray, tuple[slice
     """:func:`painterly.transform.frame` in numpy. The frame is made outside torch so that
     no torch thread pool wakes beside ONNX Runtime's: torch's threads spin a while after
     every parallel operation (a padding of a 640x360 frame is one), and ONNX Runtime's
-    then share the cores with them (about a tenth of a frame's time; docs/fast.md)."""
+    then share the cores with them (a tenth to a fifth of a frame's time; docs/fast.md)."""
     mode, pad_h, pad_w, window = frame_plan(*image.shape[-2:], border)
     side = ((0, 0), (0, 0))
     if border:
