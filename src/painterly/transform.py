@@ -209,7 +209,6 @@ class TransformNet(nn.Module):
     def __init__(self, spec: NetSpec) -> None:
         super().__init__()
         self.spec = spec
-        self.border = spec.border
         outer, inner, pad = spec.outer, spec.inner, spec.padding
         if spec.strided:  # the same reach as unshuffling, without the layout copies
             down: list[nn.Module] = [_conv(3, outer, 4, "reflect", stride=2)]
@@ -240,6 +239,11 @@ class TransformNet(nn.Module):
             nn.ReLU(),
             *out,
         )
+
+    @property
+    def border(self) -> int:
+        """The frame this network's image gets at inference (:attr:`NetSpec.border`)."""
+        return self.spec.border
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         if image.dim() != 4 or image.shape[1] != 3:
