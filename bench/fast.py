@@ -4,13 +4,15 @@
     .venv/bin/python bench/fast.py --no-write      # a quick look
 
 Frames per second, in process, of the networks (rt; rt-second, the design the models of
-2026-12-02 were trained in, for the ratio in the same run; hq) on both runtimes (PyTorch in fp32
-and with bf16 autocast, ONNX Runtime in fp32) at 640x360, 1280x720 and 1920x1080: the median
-of ``--repeats`` timings of ``--frames`` frames each (after warm-up), the networks
-interleaved (each repeat times every network, runtime and size in turn). The weights are random:
-speed does not depend on them. Then, in the same run, the optimisation engine's default at
-512 px as a fresh process (start-up included, as a user meets it), and one frame of the
-real-time network at 512 px through ``painterly apply`` (start-up included), for the ratio.
+2026-12-02 were trained in, for the ratio in the same run; hq) on both runtimes (PyTorch in
+fp32 and with bf16 autocast, ONNX Runtime in fp32: frame after frame, and in two lanes of one
+core each, two frames at a time, as ``OnnxNet.stream`` paints a clip) at 640x360, 1280x720
+and 1920x1080: the median of ``--repeats`` timings of ``--frames`` frames each (after
+warm-up), the networks interleaved (each repeat times every network, runtime and size in
+turn). The weights are random: speed does not depend on them. Then, in the same run, the
+optimisation engine's default at 512 px as a fresh process (start-up included, as a user
+meets it), and one frame of the real-time network at 512 px through ``painterly apply``
+(start-up included), for the ratio.
 """
 
 from __future__ import annotations
@@ -35,11 +37,18 @@ SIZES = ((640, 360), (1280, 720), (1920, 1080))
 
 
 def seconds(run, image, frames: int) -> float:
+    """The time ``run`` takes to paint ``frames`` frames (``run(frames_iterable)`` yields
+    them)."""
     time.sleep(0.5)  # ONNX Runtime's threads spin a while after a run: let them settle
     began = time.perf_counter()
-    for _ in range(frames):
-        run(image)
+    for _ in run(image for _ in range(frames)):
+        pass
     return time.perf_counter() - began
+
+
+def one_by_one(net):
+    """A runner that paints frame after frame."""
+    return lambda frames: (net(frame) for frame in frames)
 
 
 def spec(name: str):
@@ -70,9 +79,11 @@ def runners(arch: str) -> dict[str, object]:
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
             return net(image)
 
-    out = {"torch fp32": eager, "torch bf16": bf16}
+    out = {"torch fp32": one_by_one(eager), "torch bf16": one_by_one(bf16)}
     if onnxrt.available():
-        out["onnxruntime fp32"] = onnxrt.OnnxNet(onnxrt.export_bytes(model))
+        ort = onnxrt.OnnxNet(onnxrt.export_bytes(model))
+        out["onnxruntime fp32"] = one_by_one(ort)
+        out["onnxruntime fp32, 2 lanes"] = lambda frames: ort.stream(frames, lanes=2)
     return out
 
 
@@ -104,8 +115,7 @@ def main() -> int:
     for image in images.values():
         for runs in nets.values():
             for run in runs.values():
-                for _ in range(3):
-                    run(image)
+                seconds(run, image, 3)
     for repeat in range(args.repeats):
         for size, image in images.items():
             for arch, runs in nets.items():
@@ -160,7 +170,8 @@ def report(rows: list[str], ratio: str, args: argparse.Namespace) -> str:
             f"{os.cpu_count()} cores ({cpu}), torch {torch.__version__}, frames per second in "
             f"process, the networks interleaved, median of {args.repeats} timings of up to "
             f"{args.frames} frames "
-            "(fewer at larger sizes and for hq), after warm-up; batch of one frame.",
+            "(fewer at larger sizes and for hq), after warm-up; batch of one frame (in 2 "
+            "lanes: two single frames at a time, one per lane).",
             "",
             *rows,
             "",

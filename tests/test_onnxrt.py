@@ -119,3 +119,26 @@ def test_the_numpy_frame_is_the_torch_frame(size, border):
     assert got_window == window
     assert got.shape == tuple(expected.shape)
     assert (torch.from_numpy(got) == expected).all()
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 3])
+def test_a_stream_paints_every_frame_in_order_as_one_by_one(onnx_path, lanes):
+    net = onnxrt.load(onnx_path, threads=2).net
+    frames = [rand_image(40 + 4 * i, 36 + (i % 3), seed=i) for i in range(7)]  # sizes differ
+    streamed = list(net.stream(iter(frames), lanes=lanes))
+    assert len(streamed) == len(frames)
+    for frame, out in zip(frames, streamed, strict=True):
+        assert out.shape == frame.shape
+        assert torch.allclose(out, net(frame), atol=1e-5)
+
+
+def test_a_stream_stops_cleanly_and_passes_on_a_failure(onnx_path):
+    net = onnxrt.load(onnx_path).net
+    frames = (rand_image(32, 32, seed=i) for i in range(50))
+    stream = net.stream(frames, lanes=2)
+    assert next(stream).shape == (1, 3, 32, 32)
+    stream.close()  # the consumer stops early: nothing hangs, the lanes are kept
+    bad = [rand_image(32, 32), torch.rand(1, 4, 32, 32)]  # the second frame cannot run
+    with pytest.raises(Exception):  # noqa: B017 - ONNX Runtime's own error, as one by one
+        list(net.stream(bad, lanes=2))
+    assert len(list(net.stream([rand_image(24, 24)] * 3, lanes=2))) == 3

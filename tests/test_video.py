@@ -93,6 +93,33 @@ def test_folders_of_frames_in_and_out(clip, tmp_path):
     assert videoio.Reader(again).info.frames == 8
 
 
+def test_on_onnx_runtime_the_frames_are_painted_ahead_in_lanes_as_one_by_one(clip, tmp_path):
+    pytest.importorskip("onnxruntime", reason="painterly[onnx]")
+    from painterly import fast, onnxrt
+
+    model = fast.load_model("starry_night", "onnxruntime")
+    assert isinstance(model.net, onnxrt.OnnxNet)
+    frames = [(i, frame, pts) for i, frame, pts in videoio.Reader(clip).frames(0)]
+    engine = video.FastFrames(model)
+    painted = list(engine.ahead(iter(frames)))
+    assert [item for item, _ in painted] == frames  # every frame, in order
+    for (_, frame, _), out in painted:
+        assert out is not None and torch.allclose(out, fast.apply(model, frame), atol=1e-5)
+    assert list(engine.ahead(iter([]))) == []
+    on_torch = video.FastFrames(fast.load_model("starry_night", "torch"))
+    assert [out for _, out in on_torch.ahead(iter(frames[:2]))] == [None, None]  # painted later
+    # the whole command on ONNX Runtime paints what PyTorch paints, frame after frame
+    ort_out, torch_out = tmp_path / "ort", tmp_path / "torch"
+    argv = ["video", str(clip), "--model", "starry_night", "-q"]
+    assert cli.main([*argv, "-o", str(ort_out), "--runtime", "onnxruntime"]) == 0
+    assert cli.main([*argv, "-o", str(torch_out), "--runtime", "torch"]) == 0
+    names = sorted(p.name for p in torch_out.iterdir())
+    assert sorted(p.name for p in ort_out.iterdir()) == names and len(names) == 8
+    for name in names:
+        a, b = io.load_image(ort_out / name), io.load_image(torch_out / name)
+        assert (a - b).abs().mean() < 1 / 255
+
+
 def test_a_folder_holding_another_runs_frames_is_refused_and_left_as_it_is(clip, tmp_path, capsys):
     out = tmp_path / "frames"
     out.mkdir()

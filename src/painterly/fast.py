@@ -228,6 +228,11 @@ def apply(
 FAST_TILE = 1024  # a print-size photo through a fast network in tiles of this side
 
 
+def needs_tiles(model: Model, image: torch.Tensor, max_memory: float | None = None) -> bool:
+    """Whether :func:`apply` runs ``image`` through ``model`` in tiles (on the CPU)."""
+    return _tile(model, image, torch.device("cpu"), max_memory) is not None
+
+
 def _tile(
     model: Model, image: torch.Tensor, device: torch.device, max_memory: float | None
 ) -> int | None:

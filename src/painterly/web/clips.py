@@ -175,13 +175,19 @@ class _Shown(video.FastFrames):
 
     last: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    def first(self, frame: torch.Tensor) -> torch.Tensor:
-        out = super().first(frame)
+    def first(self, frame: torch.Tensor, painted: torch.Tensor | None = None) -> torch.Tensor:
+        out = super().first(frame, painted)
         self.last = (out, frame)
         return out
 
-    def next(self, frame: torch.Tensor, carried: video.Carried, temporal: float) -> torch.Tensor:
-        out = super().next(frame, carried, temporal)
+    def next(
+        self,
+        frame: torch.Tensor,
+        carried: video.Carried,
+        temporal: float,
+        painted: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        out = super().next(frame, carried, temporal, painted)
         self.last = (out, frame)
         return out
 
