@@ -4,15 +4,16 @@
     .venv/bin/python bench/fast.py --no-write      # a quick look
 
 Frames per second, in process, of the networks (rt; rt-second, the design the models of
-2026-12-02 were trained in, for the ratio in the same run; hq) on both runtimes (PyTorch in
-fp32 and with bf16 autocast, ONNX Runtime in fp32: frame after frame, and in two lanes of one
-core each, two frames at a time, as ``OnnxNet.stream`` paints a clip) at 640x360, 1280x720
-and 1920x1080: the median of ``--repeats`` timings of ``--frames`` frames each (after
-warm-up), the networks interleaved (each repeat times every network, runtime and size in
-turn). The weights are random: speed does not depend on them. Then, in the same run, the
-optimisation engine's default at 512 px as a fresh process (start-up included, as a user
-meets it), and one frame of the real-time network at 512 px through ``painterly apply``
-(start-up included), for the ratio.
+2026-12-02 were trained in, for the ratio in the same run; hq with ``--nets rt,rt-second,hq``:
+a run with it would take nearly an hour here) on both runtimes (PyTorch in fp32 and with
+bf16 autocast, ONNX Runtime in fp32: frame after frame, and in two lanes, two frames at a
+time, each in a session with half the cores, as ``OnnxNet.stream`` paints a clip) at
+640x360, 1280x720 and 1920x1080: the median of ``--repeats`` timings of ``--frames`` frames
+each (after warm-up), the networks interleaved (each repeat times every network, runtime
+and size in turn). The weights are random: speed does not depend on them. Then, in the same
+run, the optimisation engine's default at 512 px as a fresh process (start-up included, as a
+user meets it), and one frame of the real-time network at 512 px through ``painterly
+apply`` (start-up included), for the ratio.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def main() -> int:
     p.add_argument("--frames", type=int, default=100)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-write", action="store_true")
-    p.add_argument("--nets", default="rt,rt-second,hq", help="comma-separated")
+    p.add_argument("--nets", default="rt,rt-second", help="comma-separated; hq is the wide one")
     p.add_argument("--sizes", type=int, default=len(SIZES), help="the first N of the sizes")
     args = p.parse_args()
     sizes = SIZES[: args.sizes]
@@ -171,7 +172,7 @@ def report(rows: list[str], ratio: str, args: argparse.Namespace) -> str:
             f"process, the networks interleaved, median of {args.repeats} timings of up to "
             f"{args.frames} frames "
             "(fewer at larger sizes and for hq), after warm-up; batch of one frame (in 2 "
-            "lanes: two single frames at a time, one per lane).",
+            "lanes: two single frames at a time, each with half the cores).",
             "",
             *rows,
             "",

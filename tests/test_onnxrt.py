@@ -139,6 +139,15 @@ def test_a_stream_stops_cleanly_and_passes_on_a_failure(onnx_path):
     assert next(stream).shape == (1, 3, 32, 32)
     stream.close()  # the consumer stops early: nothing hangs, the lanes are kept
     bad = [rand_image(32, 32), torch.rand(1, 4, 32, 32)]  # the second frame cannot run
-    with pytest.raises(Exception):  # noqa: B017 - ONNX Runtime's own error, as one by one
+    with pytest.raises(Exception, match="image") as lane_error:
         list(net.stream(bad, lanes=2))
+    with pytest.raises(type(lane_error.value)):  # the same error as frame after frame
+        net(bad[1])
+
+    def failing_reader():
+        yield rand_image(32, 32)
+        raise InputError("clip.mp4: truncated")
+
+    with pytest.raises(InputError, match="truncated"):
+        list(net.stream(failing_reader(), lanes=2))
     assert len(list(net.stream([rand_image(24, 24)] * 3, lanes=2))) == 3

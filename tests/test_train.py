@@ -1,6 +1,7 @@
 """Training: the schedule, a tiny network that learns, and exact resumption."""
 
 import copy
+import dataclasses
 
 import pytest
 import torch
@@ -90,6 +91,25 @@ def test_a_resumed_run_ends_with_the_same_weights(extractor, photos, style):
     assert [p.step for p in resumed.run()] == list(range(6, 13))
     for key, value in straight.net.state_dict().items():
         assert torch.equal(value, resumed.net.state_dict()[key]), key
+
+
+def test_a_checkpoint_keeps_its_networks_design_and_an_earlier_one_is_refused_clearly(
+    extractor, photos, style, monkeypatch
+):
+    from painterly import transform
+
+    first = _trainer(extractor, photos, style)
+    saved = first.state()
+    assert transform.NetSpec.from_dict(saved["net_spec"]) == first.net.spec
+    # 'rt' comes to mean another design later: the checkpoint still resumes its own
+    other = dataclasses.replace(transform.ARCHITECTURES["rt"], half_out=False)
+    monkeypatch.setitem(transform.ARCHITECTURES, "rt", other)
+    resumed = _trainer(extractor, photos, style, state=saved)
+    assert resumed.net.spec == first.net.spec
+    # a checkpoint from before the design was kept in it, for what 'rt' meant then: refused
+    earlier = {k: v for k, v in saved.items() if k != "net_spec"}
+    with pytest.raises(InputError, match="an earlier version made it"):
+        _trainer(extractor, photos, style, state=earlier)
 
 
 def test_bad_options_and_inputs(extractor, photos, style):

@@ -93,7 +93,9 @@ def test_folders_of_frames_in_and_out(clip, tmp_path):
     assert videoio.Reader(again).info.frames == 8
 
 
-def test_on_onnx_runtime_the_frames_are_painted_ahead_in_lanes_as_one_by_one(clip, tmp_path):
+def test_on_onnx_runtime_the_frames_are_painted_ahead_in_lanes_as_one_by_one(
+    clip, tmp_path, monkeypatch
+):
     pytest.importorskip("onnxruntime", reason="painterly[onnx]")
     from painterly import fast, onnxrt
 
@@ -108,10 +110,30 @@ def test_on_onnx_runtime_the_frames_are_painted_ahead_in_lanes_as_one_by_one(cli
     assert list(engine.ahead(iter([]))) == []
     on_torch = video.FastFrames(fast.load_model("starry_night", "torch"))
     assert [out for _, out in on_torch.ahead(iter(frames[:2]))] == [None, None]  # painted later
-    # the whole command on ONNX Runtime paints what PyTorch paints, frame after frame
+    # from a resized frame that would run in tiles on, the frames are painted one by one
+    bigger = [
+        (i, torch.nn.functional.pad(f, (0, 2)), p) if i >= 3 else (i, f, p) for i, f, p in frames
+    ]
+    monkeypatch.setattr(
+        fast, "needs_tiles", lambda model, image: image.shape[-1] > frames[0][1].shape[-1]
+    )
+    outs = [out for _, out in engine.ahead(iter(bigger))]
+    assert [out is None for out in outs] == [False] * 3 + [True] * (len(frames) - 3)
+    monkeypatch.undo()
+    # the whole command on ONNX Runtime paints in lanes what PyTorch paints, frame after frame
+    streamed = []
+    real_stream = onnxrt.OnnxNet.stream
+
+    def spy(self, images, lanes=None):
+        for out in real_stream(self, images, lanes):
+            streamed.append(out)
+            yield out
+
+    monkeypatch.setattr(onnxrt.OnnxNet, "stream", spy)
     ort_out, torch_out = tmp_path / "ort", tmp_path / "torch"
     argv = ["video", str(clip), "--model", "starry_night", "-q"]
     assert cli.main([*argv, "-o", str(ort_out), "--runtime", "onnxruntime"]) == 0
+    assert len(streamed) == 8  # every frame went through the lanes
     assert cli.main([*argv, "-o", str(torch_out), "--runtime", "torch"]) == 0
     names = sorted(p.name for p in torch_out.iterdir())
     assert sorted(p.name for p in ort_out.iterdir()) == names and len(names) == 8

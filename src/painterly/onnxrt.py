@@ -13,6 +13,7 @@ import io as _io
 import json
 import os
 import queue
+import threading
 import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -89,6 +90,7 @@ class OnnxNet:
         self.border = NetSpec.from_dict(json.loads(meta)["net"]).border  # as export wrote it
         self._lanes: queue.SimpleQueue[Any] | None = None
         self._lane_count = 0
+        self._lane_lock = threading.Lock()
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         return self._run(self.session, image)
@@ -103,12 +105,13 @@ class OnnxNet:
         self, images: Iterable[torch.Tensor], lanes: int | None = None
     ) -> Iterator[torch.Tensor]:
         """The stylisation of each image, in order, ``lanes`` images at a time, each in its
-        own session with its share of the cores (``threads``, or one per core). One frame
-        through all the cores leaves them partly idle (a 640x360 frame's layers are small:
-        their threads wait on each other); two frames side by side, one core each, made
-        1.28x the frames per second on two cores (docs/fast.md). ``lanes``: None for two
-        where there are two cores or more, 1 for plain frame after frame."""
-        cores = self.threads or os.cpu_count() or 1
+        own session with an equal share of the cores (``threads``, or those this process may
+        use). One 640x360 frame through both cores of a two-core machine leaves them partly
+        idle (its layers are small: the threads wait on each other); two frames side by
+        side, one core each, made 1.18 to 1.35x the frames per second there (docs/fast.md,
+        *Speed*). ``lanes``: None for two where there are two cores or more, 1 for plain
+        frame after frame. The lanes' sessions are made once and kept."""
+        cores = self.threads or _cores()
         lanes = lanes or min(2, cores)
         if lanes == 1:
             for image in images:
@@ -138,12 +141,21 @@ class OnnxNet:
 
     def _lane_sessions(self, lanes: int, threads: int) -> queue.SimpleQueue[Any]:
         """``lanes`` sessions of ``threads`` threads each, made once and kept."""
-        if self._lanes is None or self._lane_count != lanes:
-            self._lanes = queue.SimpleQueue()
-            for _ in range(lanes):
-                self._lanes.put(_session(self._data, threads))
-            self._lane_count = lanes
-        return self._lanes
+        with self._lane_lock:
+            if self._lanes is None or self._lane_count != lanes:
+                self._lanes = queue.SimpleQueue()
+                for _ in range(lanes):
+                    self._lanes.put(_session(self._data, threads))
+                self._lane_count = lanes
+            return self._lanes
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _session(data: bytes, threads: int | None) -> Any:

@@ -20,7 +20,7 @@ from painterly.features import VGGFeatures
 from painterly.image import fit_size, resize, resize_long_side
 from painterly.objective import Objective, feature_pass, style_targets
 from painterly.settings import Settings, TrainOptions
-from painterly.transform import TransformNet, build
+from painterly.transform import NetSpec, TransformNet, build
 
 WARMUP = 0.05  # share of the steps over which the learning rate rises from 0
 FINAL_LR = 0.1  # the cosine decay ends at this fraction of the peak learning rate
@@ -85,12 +85,21 @@ class Trainer:
         self.objective = Objective(extractor, targets, settings, autocast)
         with torch.random.fork_rng(devices=[]):  # the initial weights, from the seed alone
             torch.manual_seed(seed)
-            self.net: TransformNet = build(options.architecture).to(device).train()
+            described = state.get("net_spec") if state is not None else None
+            design = NetSpec.from_dict(described) if described else options.architecture
+            self.net: TransformNet = build(design).to(device).train()
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=options.lr)
         self.generator = torch.Generator().manual_seed(seed)
         self.step = 0
         if state is not None:
-            self.net.load_state_dict(state["net"])
+            try:
+                self.net.load_state_dict(state["net"])
+            except RuntimeError:  # a checkpoint from before the spec was kept in it
+                raise InputError(
+                    f"the checkpoint's network is not what this painterly builds for --arch "
+                    f"{options.architecture}: an earlier version made it; finish it with "
+                    "that version, or start again"
+                ) from None
             self.optimizer.load_state_dict(state["optimizer"])
             self.generator.set_state(state["generator"])
             self.step = int(state["step"])
@@ -146,6 +155,7 @@ class Trainer:
         """A snapshot to continue from (tensors copied to the CPU)."""
         return {
             "step": self.step,
+            "net_spec": self.net.spec.to_dict(),  # the design, whatever the name means later
             "net": {k: v.detach().to("cpu", copy=True) for k, v in self.net.state_dict().items()},
             "optimizer": copy.deepcopy(self.optimizer.state_dict()),
             "generator": self.generator.get_state(),
