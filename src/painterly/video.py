@@ -404,7 +404,8 @@ def _run(
     done = work.frames
     # Two helper threads beside the engine (OpenCV and PyAV release the GIL): the flows of a
     # frame are computed while the engine paints it, and the frames are encoded (or saved)
-    # while the next ones are painted. Writes are waited for before each commit.
+    # while the next ones are painted. Writes are waited for before each commit. The fast
+    # engine on ONNX Runtime also paints the next frames in its own lanes (engine.ahead).
     with ThreadPoolExecutor(1, "painterly-flow") as flows, Writer() as writer:
         fitted = ((i, fit(frame, vs.size), pts) for i, frame, pts in reader.frames(work.frames))
         for (index, frame, pts), painted in engine.ahead(fitted):
