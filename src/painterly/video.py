@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from painterly import api, fast, flow, io, onnxrt, videoio
+from painterly import api, fast, flow, io, videoio
 from painterly.errors import InputError, InputNotice
 from painterly.image import fit_size, resize, resize_long_side, with_content_colour
 from painterly.inputs import Inputs
@@ -135,9 +135,9 @@ class FastFrames:
         head = next(rest, None)
         if head is None:
             return
-        net = self.model.net
+        stream = getattr(self.model.net, "stream", None)  # onnxrt.OnnxNet's lanes
         held: list[Item] = []
-        if isinstance(net, onnxrt.OnnxNet) and not fast.needs_tiles(self.model, head[1]):
+        if stream is not None and not fast.needs_tiles(self.model, head[1]):
             waiting: deque[Item] = deque()
 
             def frames() -> Iterator[torch.Tensor]:
@@ -149,7 +149,7 @@ class FastFrames:
                     waiting.append(item)
                     yield item[1]
 
-            for painted in net.stream(frames()):
+            for painted in stream(frames()):
                 yield waiting.popleft(), painted
         else:
             held.append(head)
