@@ -39,7 +39,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP) -e '.[dev,web,onnx,plot,cluster,video]'
+	$(PIP) -e '.[dev,web,onnx,openvino,plot,cluster,video]'
 	@touch $@
 
 clean:

@@ -6,8 +6,9 @@
 Frames per second, in process, of the networks (rt; rt-second, the design the models of
 2026-12-02 were trained in, for the ratio in the same run; hq with ``--nets rt,rt-second,hq``:
 a run with it would take nearly an hour here) on both runtimes (PyTorch in fp32 and with
-bf16 autocast, ONNX Runtime in fp32: frame after frame, and in two lanes, two frames at a
-time, each in a session with half the cores, as ``OnnxNet.stream`` paints a clip) at
+bf16 autocast, ONNX Runtime in fp32 and OpenVINO in its default precision (bf16 where the
+CPU has it natively): frame after frame, and in two lanes, two frames at a time, each lane
+with half the cores, as ``GraphNet.stream`` paints a clip) at
 640x360, 1280x720 and 1920x1080: the median of ``--repeats`` timings of ``--frames`` frames
 each (after warm-up), the networks interleaved (each repeat times every network, runtime
 and size in turn). The weights are random: speed does not depend on them. Then, in the same
@@ -65,7 +66,7 @@ def spec(name: str):
 
 
 def runners(arch: str) -> dict[str, object]:
-    from painterly import modelfile, onnxrt
+    from painterly import modelfile, onnxrt, openvinort
     from painterly.transform import build
 
     torch.manual_seed(0)
@@ -85,6 +86,13 @@ def runners(arch: str) -> dict[str, object]:
         ort = onnxrt.OnnxNet(onnxrt.export_bytes(model))
         out["onnxruntime fp32"] = one_by_one(ort)
         out["onnxruntime fp32, 2 lanes"] = lambda frames: ort.stream(frames, lanes=2)
+    if openvinort.available():
+        ov = openvinort.OpenVinoNet(onnxrt.export_bytes(model))
+        out[f"openvino {ov.precision}"] = one_by_one(ov)
+        out[f"openvino {ov.precision}, 2 lanes"] = lambda frames: ov.stream(frames, lanes=2)
+        if ov.precision != "f32":  # the same arithmetic as ONNX Runtime's, for the ratio
+            ov32 = openvinort.OpenVinoNet(onnxrt.export_bytes(model), precision="f32")
+            out["openvino f32"] = one_by_one(ov32)
     return out
 
 
@@ -156,7 +164,7 @@ def optimisation_ratio() -> str:
     return (
         f"Optimisation engine, defaults, 512 px, whole command: {optimise:.1f} s. "
         f"`painterly apply` with the rt network at 512 px, whole command (start-up, model "
-        f"load, export to ONNX Runtime, one frame): {applied:.2f} s (median of 3). "
+        f"load, export to the graph runtime, one frame): {applied:.2f} s (median of 3). "
         f"Ratio {optimise / applied:.0f}x."
     )
 

@@ -155,7 +155,7 @@ def test_apply_writes_sixteen_bit_tiff_with_dpi_and_refuses_it_in_jpeg(
 
     photo, out = str(images["tubingen"]), tmp_path / "o.tif"
     argv = ["apply", str(model), photo, "-o", str(out), "-q", "--bit-depth", "16"]
-    assert cli.main([*argv, "--dpi", "150"]) == 0
+    assert cli.main([*argv, "--dpi", "150", "--runtime", "torch"]) == 0  # the same floats
     pixels = tifffile.imread(out)
     expected = fast.apply(modelfile.load(model), io.load_image(photo))[0].permute(1, 2, 0)
     assert pixels.dtype == np.uint16 and (pixels % 257 != 0).mean() > 0.5
@@ -180,12 +180,19 @@ def test_models_lists_the_bundled_models(model, tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out.startswith("starry")
 
 
-def test_apply_output_matches_the_network(model, images, tmp_path):
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime", "auto"])
+def test_apply_output_matches_the_network(model, images, tmp_path, backend):
     out = tmp_path / "o.png"
-    assert cli.main(["apply", str(model), str(images["tubingen"]), "-o", str(out), "-q"]) == 0
+    argv = ["apply", str(model), str(images["tubingen"]), "-o", str(out), "-q"]
+    assert cli.main([*argv, "--runtime", backend]) == 0
     expected = fast.apply(modelfile.load(model), io.load_image(images["tubingen"]))
-    got = np.asarray(Image.open(out), np.float32) / 255
-    assert np.abs(got - expected[0].permute(1, 2, 0).numpy()).max() <= 1 / 255 + 1e-6
+    error = np.abs(
+        np.asarray(Image.open(out), np.float32) / 255 - expected[0].permute(1, 2, 0).numpy()
+    )
+    if backend == "auto":  # OpenVINO where installed: bf16 where the CPU has it
+        assert error.mean() < 1.5 / 255
+    else:  # fp32: the 8-bit rounding of the same floats
+        assert error.max() <= 1 / 255 + 1e-6
 
 
 def test_apply_under_a_memory_cap_runs_in_tiles_with_the_same_picture(
@@ -199,8 +206,9 @@ def test_apply_under_a_memory_cap_runs_in_tiles_with_the_same_picture(
     monkeypatch.setattr(transform, "stylise_tiled", lambda *a: calls.append(1) or tiled_run(*a))
     whole, tiled = tmp_path / "whole.png", tmp_path / "tiled.png"
     source = str(images["tubingen"])
-    assert cli.main(["apply", str(model), source, "-o", str(whole), "-q"]) == 0
-    args = ["apply", str(model), source, "-o", str(tiled), "-q", "--max-memory", "0.000001"]
+    fp32 = ["--runtime", "onnxruntime"]  # tiles run in the network's PyTorch twin, in fp32
+    assert cli.main(["apply", str(model), source, "-o", str(whole), "-q", *fp32]) == 0
+    args = ["apply", str(model), source, "-o", str(tiled), "-q", *fp32, "--max-memory", "1e-6"]
     assert cli.main(args) == 0
     assert calls == [1]
     a, b = (np.asarray(Image.open(p), np.int16) for p in (whole, tiled))

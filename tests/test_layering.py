@@ -40,9 +40,11 @@ CORE = {
     "modelfile": {"errors", "io", "transform"},
     "train": {"errors", "features", "image", "objective", "settings", "transform"},
     "onnxrt": {"errors", "io", "modelfile", "transform"},
+    "openvinort": {"errors", "modelfile", "onnxrt", "transform"},
     "fast": {
         "errors",
         "onnxrt",
+        "openvinort",
         "features",
         "image",
         "inputs",

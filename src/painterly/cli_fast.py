@@ -199,9 +199,9 @@ def cmd_apply(argv: list[str]) -> int:
     p.add_argument(
         "--runtime",
         default="auto",
-        choices=("auto", "torch", "onnxruntime"),
-        help="auto: ONNX Runtime on the CPU when installed, as it is faster, else PyTorch "
-        "(default: auto)",
+        choices=("auto", "torch", "onnxruntime", "openvino"),
+        help="auto: on the CPU the fastest installed: OpenVINO, else ONNX Runtime, else "
+        "PyTorch (default: auto)",
     )
     p.add_argument(
         "--max-memory",

@@ -91,8 +91,9 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--runtime",
         default="auto",
-        choices=("auto", "torch", "onnxruntime"),
-        help="fast engine: auto is ONNX Runtime on the CPU when installed (default: auto)",
+        choices=("auto", "torch", "onnxruntime", "openvino"),
+        help="fast engine: auto is the fastest installed on the CPU: OpenVINO, else ONNX "
+        "Runtime, else PyTorch (default: auto)",
     )
     add_setting_flags(parser, [f.name for f in dataclasses.fields(Settings)])
 

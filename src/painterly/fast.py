@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from painterly import io, modelfile, onnxrt, runtime, transform, weights
+from painterly import io, modelfile, onnxrt, openvinort, runtime, transform, weights
 from painterly.errors import InputError, InputNotice
 from painterly.features import VGGFeatures
 from painterly.image import resize_long_side, with_content_colour
@@ -169,7 +169,7 @@ def training_from_checkpoint(path: str | os.PathLike) -> tuple[str, Training]:
     return output, training
 
 
-RUNTIMES = ("auto", "torch", "onnxruntime")
+RUNTIMES = ("auto", "torch", "onnxruntime", "openvino")
 
 
 def load_model(
@@ -179,24 +179,36 @@ def load_model(
     threads: int | None = None,
 ) -> Model:
     """A model file (``.safetensors`` or ``.onnx``) or bundled model, on the runtime asked
-    for. ``auto``: ONNX Runtime on the CPU when it is installed (faster there:
-    docs/fast.md), else PyTorch; on a GPU, PyTorch. ``threads``: ONNX Runtime's threads
-    (None: one per core; PyTorch's are set with torch.set_num_threads)."""
+    for. ``auto``: on the CPU, OpenVINO where it is installed, else ONNX Runtime, else
+    PyTorch (the fastest first: docs/fast.md); on a GPU, PyTorch. ``threads``: the graph
+    runtime's threads (None: one per core; PyTorch's are set with torch.set_num_threads)."""
     if backend not in RUNTIMES:
         raise InputError(f"--runtime {backend}: expected one of {', '.join(RUNTIMES)}")
+    graph = backend if backend in ("onnxruntime", "openvino") else None
     if str(name_or_path).lower().endswith(".onnx"):
         if backend == "torch":
-            raise InputError(f"{name_or_path}: an ONNX model runs on onnxruntime only")
+            raise InputError(f"{name_or_path}: an ONNX model runs on onnxruntime or openvino")
+        if (graph or _graph_runtime()) == "openvino":
+            return openvinort.load(name_or_path, threads)
         return onnxrt.load(name_or_path, threads)
     where = runtime.resolve_device(device)
-    on_ort = backend == "onnxruntime" or (
-        backend == "auto" and where.type == "cpu" and onnxrt.available()
-    )
-    model = modelfile.load(name_or_path, "cpu" if on_ort else where)
-    if on_ort:
+    if backend == "auto" and where.type == "cpu":
+        graph = _graph_runtime()
+    model = modelfile.load(name_or_path, "cpu" if graph else where)
+    if graph == "openvino":
+        net: Any = openvinort.OpenVinoNet(onnxrt.export_bytes(model), threads)
+    elif graph == "onnxruntime":
         net = onnxrt.OnnxNet(onnxrt.export_bytes(model), threads)
-        return Model(net, model.record, model.source)
-    return model
+    else:
+        return model
+    return Model(net, model.record, model.source)
+
+
+def _graph_runtime() -> str | None:
+    """The fastest graph runtime installed (docs/fast.md, *Speed*), or None."""
+    if openvinort.available():
+        return "openvino"
+    return "onnxruntime" if onnxrt.available() else None
 
 
 def apply(
@@ -218,7 +230,7 @@ def apply(
         with torch.no_grad():
             out = net(image.to(device)).cpu()
     else:
-        if not isinstance(net, transform.TransformNet):  # ONNX Runtime: its PyTorch twin
+        if not isinstance(net, transform.TransformNet):  # a graph runtime: its PyTorch twin
             net = modelfile.load(model.source, "cpu").net
             device = "cpu"
         out = transform.stylise_tiled(net, image.to(device), tile).cpu()

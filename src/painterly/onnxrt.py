@@ -78,54 +78,61 @@ def export(model: Model, path: str | os.PathLike) -> Path:
     return target
 
 
-class OnnxNet:
-    """An ONNX Runtime session that behaves like a :class:`TransformNet` at inference:
-    ``(N, 3, H, W)`` in [0, 1] of any size -> the stylised image (CPU float32).
-    :meth:`stream` paints a sequence of frames several at a time, for throughput."""
+class GraphNet:
+    """The exported graph on a runtime, behaving like a :class:`TransformNet` at inference:
+    ``(N, 3, H, W)`` in [0, 1] of any size -> the stylised image (CPU float32). The frame
+    and the crop are made here, in numpy; a runtime says how to make its lanes and how to
+    run one (:meth:`_lanes_of`, :meth:`_infer`). :meth:`stream` paints a sequence of
+    frames several at a time, for throughput."""
 
-    def __init__(self, data: bytes, threads: int | None = None) -> None:
-        self._data, self.threads = data, threads
-        self.session = _session(data, threads)
-        meta = self.session.get_modelmeta().custom_metadata_map[METADATA_KEY]
-        self.border = NetSpec.from_dict(json.loads(meta)["net"]).border  # as export wrote it
+    def __init__(self, border: int, threads: int | None) -> None:
+        self.border, self.threads = border, threads
         self._lanes: queue.SimpleQueue[Any] | None = None
         self._lane_count = 0
         self._lane_lock = threading.Lock()
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        return self._run(self.session, image)
+        raise NotImplementedError
 
-    def _run(self, session: Any, image: torch.Tensor) -> torch.Tensor:
+    def _lanes_of(self, lanes: int, threads: int) -> list[Any]:
+        """``lanes`` handles that can run side by side, ``threads`` threads each."""
+        raise NotImplementedError
+
+    def _infer(self, lane: Any, image: np.ndarray) -> np.ndarray:
+        """The graph's output for a framed ``(N, 3, H, W)`` array, on one lane."""
+        raise NotImplementedError
+
+    def _run(self, lane: Any, image: torch.Tensor) -> torch.Tensor:
         x = image.detach().to("cpu", torch.float32).numpy()
         x, window = frame_array(x, self.border)
-        out = session.run(None, {"image": np.ascontiguousarray(x)})[0]
+        out = self._infer(lane, np.ascontiguousarray(x))
         return torch.from_numpy(out[window].copy())
 
     def stream(
         self, images: Iterable[torch.Tensor], lanes: int | None = None
     ) -> Iterator[torch.Tensor]:
-        """The stylisation of each image, in order, ``lanes`` images at a time, each in its
-        own session with an equal share of the cores (``threads``, or those this process may
-        use). One 640x360 frame through both cores of a two-core machine leaves them partly
-        idle (its layers are small: the threads wait on each other); two frames side by
-        side, one core each, made 1.18 to 1.35x the frames per second there (docs/fast.md,
-        *Speed*). ``lanes``: None for two where there are two cores or more, 1 for plain
-        frame after frame. The lanes' sessions are made once and kept."""
+        """The stylisation of each image, in order, ``lanes`` images at a time, each lane
+        with an equal share of the cores (``threads``, or those this process may use). One
+        640x360 frame through both cores of a two-core machine leaves them partly idle (its
+        layers are small: the threads wait on each other); two frames side by side, one
+        core each, made 1.18 to 1.35x the frames per second there on ONNX Runtime
+        (docs/fast.md, *Speed*). ``lanes``: None for two where there are two cores or more,
+        1 for plain frame after frame. The lanes are made once and kept."""
         cores = self.threads or _cores()
         lanes = lanes or min(2, cores)
         if lanes == 1:
             for image in images:
                 yield self(image)
             return
-        sessions = self._lane_sessions(lanes, max(1, cores // lanes))
+        idle = self._lane_queue(lanes, max(1, cores // lanes))
         running: deque[Future[torch.Tensor]] = deque()
 
         def paint(image: torch.Tensor) -> torch.Tensor:
-            session = sessions.get()
+            lane = idle.get()
             try:
-                return self._run(session, image)
+                return self._run(lane, image)
             finally:
-                sessions.put(session)
+                idle.put(lane)
 
         with ThreadPoolExecutor(lanes, "painterly-lane") as pool:
             try:
@@ -139,15 +146,35 @@ class OnnxNet:
                 for future in running:  # the consumer stopped early, or a frame failed
                     future.cancel()
 
-    def _lane_sessions(self, lanes: int, threads: int) -> queue.SimpleQueue[Any]:
-        """``lanes`` sessions of ``threads`` threads each, made once and kept."""
+    def _lane_queue(self, lanes: int, threads: int) -> queue.SimpleQueue[Any]:
+        """The idle lanes, made once and kept."""
         with self._lane_lock:
             if self._lanes is None or self._lane_count != lanes:
                 self._lanes = queue.SimpleQueue()
-                for _ in range(lanes):
-                    self._lanes.put(_session(self._data, threads))
+                for lane in self._lanes_of(lanes, threads):
+                    self._lanes.put(lane)
                 self._lane_count = lanes
             return self._lanes
+
+
+class OnnxNet(GraphNet):
+    """The graph in an ONNX Runtime session (thread-safe: one serves every caller); a
+    lane is a session of its own."""
+
+    def __init__(self, data: bytes, threads: int | None = None) -> None:
+        self._data = data
+        self.session = _session(data, threads)
+        meta = self.session.get_modelmeta().custom_metadata_map[METADATA_KEY]
+        super().__init__(NetSpec.from_dict(json.loads(meta)["net"]).border, threads)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return self._run(self.session, image)
+
+    def _lanes_of(self, lanes: int, threads: int) -> list[Any]:
+        return [_session(self._data, threads) for _ in range(lanes)]
+
+    def _infer(self, lane: Any, image: np.ndarray) -> np.ndarray:
+        return lane.run(None, {"image": image})[0]
 
 
 def _cores() -> int:
@@ -182,9 +209,9 @@ def frame_array(image: np.ndarray, border: int) -> tuple[np.ndarray, tuple[slice
     return image, window
 
 
-def load(path: str | os.PathLike, threads: int | None = None) -> Model:
-    """An ``.onnx`` model written by :func:`export`; a foreign or corrupt file is refused.
-    ``threads``: ONNX Runtime's threads (None: one per core)."""
+def read(path: str | os.PathLike) -> tuple[bytes, dict[str, Any]]:
+    """An ``.onnx`` file written by :func:`export`: its bytes and its record; a missing,
+    foreign or corrupt file is refused."""
     onnx = _require("onnx")
     source = Path(path)
     if not source.is_file():
@@ -195,13 +222,19 @@ def load(path: str | os.PathLike, threads: int | None = None) -> Model:
     except Exception:
         raise InputError(f"{source}: not an ONNX file") from None
     meta = {p.key: p.value for p in graph.metadata_props}
-    record = parse_record(meta, source, "an ONNX file")
+    return data, parse_record(meta, source, "an ONNX file")
+
+
+def load(path: str | os.PathLike, threads: int | None = None) -> Model:
+    """An ``.onnx`` model written by :func:`export`, on ONNX Runtime; a foreign or corrupt
+    file is refused. ``threads``: ONNX Runtime's threads (None: one per core)."""
+    data, record = read(path)
     _require("onnxruntime")
     try:
         net = OnnxNet(data, threads)
     except Exception as exc:
-        raise InputError(f"{source}: ONNX Runtime cannot run it ({type(exc).__name__})") from None
-    return Model(net, record, str(source))  # type: ignore[arg-type]
+        raise InputError(f"{path}: ONNX Runtime cannot run it ({type(exc).__name__})") from None
+    return Model(net, record, str(path))  # type: ignore[arg-type]
 
 
 def available() -> bool:
@@ -220,4 +253,13 @@ def _require(name: str) -> Any:
         raise InputError(f"ONNX needs the {name} package: {EXTRA}") from None
 
 
-__all__ = ["OnnxNet", "available", "export", "export_bytes", "frame_array", "load"]
+__all__ = [
+    "GraphNet",
+    "OnnxNet",
+    "available",
+    "export",
+    "export_bytes",
+    "frame_array",
+    "load",
+    "read",
+]
