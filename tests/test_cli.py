@@ -259,6 +259,8 @@ def test_info_command(capsys):
     code, out, _ = _run(["info"], capsys)
     assert code == 0
     assert "caffe" in out and "verified" in out and "torch" in out
+    fast_runtime = next(line for line in out.splitlines() if line.startswith("fast runtime:"))
+    assert fast_runtime.split()[2] in ("openvino", "onnxruntime", "torch")
 
 
 def test_info_bad_weights(capsys):

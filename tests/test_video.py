@@ -140,6 +140,17 @@ def test_on_onnx_runtime_the_frames_are_painted_ahead_in_lanes_as_one_by_one(
     for name in names:
         a, b = io.load_image(ort_out / name), io.load_image(torch_out / name)
         assert (a - b).abs().mean() < 1 / 255
+    from painterly import openvinort
+
+    if openvinort.available():  # and OpenVINO, the default where installed, in its lanes
+        streamed.clear()
+        monkeypatch.setattr(openvinort.OpenVinoNet, "stream", spy)
+        ov_out = tmp_path / "openvino"
+        assert cli.main([*argv, "-o", str(ov_out), "--runtime", "auto"]) == 0
+        assert len(streamed) == 8
+        for name in names:  # bf16 where the CPU has it: within a grey level or two
+            a, b = io.load_image(ov_out / name), io.load_image(torch_out / name)
+            assert (a - b).abs().mean() < 2 / 255
 
 
 def test_a_folder_holding_another_runs_frames_is_refused_and_left_as_it_is(clip, tmp_path, capsys):

@@ -357,9 +357,10 @@ def _cmd_info(argv: list[str]) -> int:
 
     import platform
 
-    from painterly import runtime, weights
+    from painterly import fast, runtime, weights
 
     rows = {"painterly": __version__, "python": platform.python_version(), **runtime.describe()}
+    rows["fast runtime"] = fast.describe_runtime()
     source = weights.resolve(args.weights)
     rows["weights"] = f"{source.name}: {source.description}"
     loaded = source.load()

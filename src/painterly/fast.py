@@ -204,6 +204,16 @@ def load_model(
     return Model(net, model.record, model.source)
 
 
+def describe_runtime() -> str:
+    """What ``--runtime auto`` runs a model on with the CPU (painterly info)."""
+    graph = _graph_runtime()
+    if graph == "openvino":
+        return openvinort.describe()
+    if graph == "onnxruntime":
+        return f"onnxruntime {__import__('onnxruntime').__version__}"
+    return "torch (painterly[openvino] or [onnx] would be faster)"
+
+
 def _graph_runtime() -> str | None:
     """The fastest graph runtime installed (docs/fast.md, *Speed*), or None."""
     if openvinort.available():

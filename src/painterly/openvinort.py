@@ -1,13 +1,15 @@
 """Run the exported ONNX graph with Intel's OpenVINO Runtime (the ``painterly[openvino]``
 extra: openvino, onnx).
 
-On the CPUs measured here it runs the real-time network 1.5x faster than ONNX Runtime in
-fp32 with the same picture, and about 2x where the CPU computes in bf16 natively (AVX512-BF16
-or AMX), which OpenVINO then does by default (docs/fast.md, *Speed*): its CPU plugin keeps
-the instance normalisations inside its blocked layout, where ONNX Runtime copies the maps
-out of it and back round every one. The graph is the one :func:`painterly.onnxrt.export_bytes`
-writes (its record travels in the graph; OpenVINO keeps it); reading it runs no code from
-the file.
+On the Intel Xeon measured here (AVX512-BF16 and AMX) it runs the real-time network 2x
+faster than ONNX Runtime: in bf16, which OpenVINO computes in by default where the CPU has
+it natively (in f32 it is about as fast as ONNX Runtime), and with the instance
+normalisations inside its blocked layout (2 or 3 layout copies a frame, where ONNX Runtime
+makes one round every normalisation). docs/fast.md, *Speed*. bf16 is not PyTorch's
+picture to the bit: 0.3 to 1.1 grey levels (of 255) on average, more at single pixels of
+the stroke texture; ``precision="f32"`` asks for f32. The graph is the one
+:func:`painterly.onnxrt.export_bytes` writes (its record travels in the graph; OpenVINO
+keeps it); reading it runs no code from the file.
 """
 
 from __future__ import annotations
@@ -90,6 +92,13 @@ def load(path: str | os.PathLike, threads: int | None = None) -> Model:
     return Model(net, record, str(path))  # type: ignore[arg-type]
 
 
+def describe() -> str:
+    """OpenVINO's version and the precision it computes in on this CPU (painterly info)."""
+    ov = _require("openvino")
+    precision = ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").to_string()
+    return f"openvino {ov.__version__.split('-')[0]} ({precision} on this CPU)"
+
+
 def available() -> bool:
     try:
         _require("openvino")
@@ -106,4 +115,4 @@ def _require(name: str) -> Any:
         raise InputError(f"OpenVINO needs the {name} package: {EXTRA}") from None
 
 
-__all__ = ["OpenVinoNet", "available", "load"]
+__all__ = ["OpenVinoNet", "available", "describe", "load"]

@@ -128,14 +128,14 @@ class FastFrames:
 
     def ahead(self, items: Iterable[Item]) -> Iterator[tuple[Item, torch.Tensor | None]]:
         """Each item with the network's painting of its frame, painted in lanes a few frames
-        ahead (``OnnxNet.stream``: 1.18 to 1.35x the frames per second of one frame at a
-        time on two cores) on ONNX Runtime; on PyTorch, or from a frame so large that it
-        runs in tiles, None: :meth:`first` and :meth:`next` paint them."""
+        ahead (``onnxrt.GraphNet.stream``: 1.1 to 1.35x the frames per second of one frame
+        at a time on two cores) on ONNX Runtime or OpenVINO; on PyTorch, or from a frame so
+        large that it runs in tiles, None: :meth:`first` and :meth:`next` paint them."""
         rest = iter(items)
         head = next(rest, None)
         if head is None:
             return
-        stream = getattr(self.model.net, "stream", None)  # onnxrt.OnnxNet's lanes
+        stream = getattr(self.model.net, "stream", None)  # a graph runtime's lanes
         held: list[Item] = []
         if stream is not None and not fast.needs_tiles(self.model, head[1]):
             waiting: deque[Item] = deque()
@@ -405,7 +405,7 @@ def _run(
     # Two helper threads beside the engine (OpenCV and PyAV release the GIL): the flows of a
     # frame are computed while the engine paints it, and the frames are encoded (or saved)
     # while the next ones are painted. Writes are waited for before each commit. The fast
-    # engine on ONNX Runtime also paints the next frames in its own lanes (engine.ahead).
+    # engine on a graph runtime also paints the next frames in its own lanes (engine.ahead).
     with ThreadPoolExecutor(1, "painterly-flow") as flows, Writer() as writer:
         fitted = ((i, fit(frame, vs.size), pts) for i, frame, pts in reader.frames(work.frames))
         for (index, frame, pts), painted in engine.ahead(fitted):
