@@ -277,6 +277,16 @@ def test_a_killed_run_continues_from_its_last_finished_frames(tmp_path, images):
     assert not state.parent.exists()
 
 
+def test_the_encoders_speed_preset_reaches_x264(clip, tmp_path):
+    """x264 writes its settings into the stream: ultrafast's (no subpixel search) there,
+    and medium's without --preset."""
+    fastest, default = tmp_path / "ultrafast.mp4", tmp_path / "medium.mp4"
+    assert cli.main(["video", str(clip), "-o", str(fastest), *FAST, "--preset", "ultrafast"]) == 0
+    assert cli.main(["video", str(clip), "-o", str(default), *FAST]) == 0
+    assert b"subme=0" in fastest.read_bytes() and b"subme=7" in default.read_bytes()
+    assert videoio.Reader(fastest).info.frames == videoio.Reader(default).info.frames == 8
+
+
 @pytest.mark.parametrize(
     ("make", "extra", "message"),
     [
@@ -294,6 +304,8 @@ def test_a_killed_run_continues_from_its_last_finished_frames(tmp_path, images):
         (None, ["-o", "nope/frames"], "does not exist"),
         (None, ["--temporal", "2"], "--temporal 2.0: must be between 0 and 1"),
         (None, ["--flow-scale", "0"], "--flow-scale 0.0: must be between 0.1 and 1"),
+        (None, ["--preset", "quick"], "--preset quick: expected one of ultrafast"),
+        (None, ["--preset", "fast", "--codec", "libvpx-vp9"], "only for libx264"),
         (None, ["--steps", "3"], "--steps is for the optimisation engine"),
         (None, ["--preserve-color", "histogram"], "video takes none or luminance"),
         (None, ["STYLE"], "not both or neither"),

@@ -64,7 +64,8 @@ STATE = "state.json"
 class VideoSettings:
     """How a clip is made, beside the engine's own settings. ``size``: long side (None:
     the clip's); ``temporal``: 0 (frame by frame) to 1; ``frame_steps``: optimisation
-    steps per frame after the first; ``segment``: frames per resumable segment."""
+    steps per frame after the first; ``segment``: frames per resumable segment;
+    ``preset``: x264's or x265's speed preset (None: the encoder's own, medium)."""
 
     size: int | None = None
     preserve_color: str = "none"
@@ -75,8 +76,10 @@ class VideoSettings:
     crf: int = videoio.DEFAULT_CRF
     segment: int = 24
     flow_scale: float = DEFAULT_FLOW_SCALE
+    preset: str | None = None
 
     def __post_init__(self) -> None:
+        videoio.check_preset(self.codec, self.preset)
         if not 0.1 <= self.flow_scale <= 1:
             raise InputError(f"--flow-scale {self.flow_scale}: must be between 0.1 and 1")
         if self.preserve_color not in COLOURS:
@@ -474,7 +477,7 @@ def _encoder(
             ),
             stacklevel=3,
         )
-    return videoio.Encoder(segment, info, size, vs.codec, vs.crf)
+    return videoio.Encoder(segment, info, size, vs.codec, vs.crf, vs.preset)
 
 
 class Writer:
