@@ -42,3 +42,22 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def rand_image(h: int = 48, w: int = 64, seed: int = 0) -> torch.Tensor:
     return torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture(scope="session")
+def rt_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real-time network with random weights, as a model file (ONNX and OpenVINO tests)."""
+    from painterly import modelfile
+    from painterly.transform import build
+
+    torch.manual_seed(1)
+    path = tmp_path_factory.mktemp("graph") / "rt.safetensors"
+    return modelfile.save(path, build("rt"), {"styles": [{"name": "s.png"}], "tag": "x"})
+
+
+@pytest.fixture(scope="session")
+def rt_onnx_path(rt_model_path: Path) -> Path:
+    """:func:`rt_model_path` exported to ONNX (needs painterly[onnx])."""
+    from painterly import modelfile, onnxrt
+
+    return onnxrt.export(modelfile.load(rt_model_path), rt_model_path.with_suffix(".onnx"))

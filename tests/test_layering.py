@@ -40,7 +40,7 @@ CORE = {
     "modelfile": {"errors", "io", "transform"},
     "train": {"errors", "features", "image", "objective", "settings", "transform"},
     "onnxrt": {"errors", "io", "modelfile", "transform"},
-    "openvinort": {"errors", "modelfile", "onnxrt", "transform"},
+    "openvinort": {"modelfile", "onnxrt", "transform"},
     "fast": {
         "errors",
         "onnxrt",

@@ -13,50 +13,40 @@ from painterly.transform import build  # noqa: E402
 from .conftest import rand_image  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    torch.manual_seed(1)
-    path = tmp_path_factory.mktemp("onnx") / "rt.safetensors"
-    return modelfile.save(path, build("rt"), {"styles": [{"name": "s.png"}], "tag": "x"})
-
-
-@pytest.fixture(scope="module")
-def onnx_path(model_path):
-    return onnxrt.export(modelfile.load(model_path), model_path.with_suffix(".onnx"))
-
-
 @pytest.mark.parametrize("size", [(48, 64), (37, 53), (1, 40), (90, 8)])
-def test_onnx_runtime_matches_pytorch_at_any_size(model_path, onnx_path, size):
+def test_onnx_runtime_matches_pytorch_at_any_size(rt_model_path, rt_onnx_path, size):
     image = rand_image(*size, seed=3)
-    torch_out = modelfile.load(model_path).net(image)
-    ort_out = onnxrt.load(onnx_path).net(image)
+    torch_out = modelfile.load(rt_model_path).net(image)
+    ort_out = onnxrt.load(rt_onnx_path).net(image)
     assert ort_out.shape == torch_out.shape == (1, 3, *size)
     assert (ort_out - torch_out).abs().mean() < 1 / 255
     assert (ort_out - torch_out).abs().max() < 1e-3
 
 
-def test_the_record_travels_in_the_onnx_file(model_path, onnx_path):
-    assert onnxrt.load(onnx_path).record == modelfile.load(model_path).record
+def test_the_record_travels_in_the_onnx_file(rt_model_path, rt_onnx_path):
+    assert onnxrt.load(rt_onnx_path).record == modelfile.load(rt_model_path).record
 
 
-def test_the_runtime_is_chosen_and_onnx_files_apply(model_path, onnx_path, images, tmp_path):
+def test_the_runtime_is_chosen_and_onnx_files_apply(rt_model_path, rt_onnx_path, images, tmp_path):
     fastest = openvinort.OpenVinoNet if openvinort.available() else onnxrt.OnnxNet
-    for path in (model_path, onnx_path):
+    for path in (rt_model_path, rt_onnx_path):
         assert isinstance(fast.load_model(path, "auto", "cpu").net, fastest)
         assert isinstance(fast.load_model(path, "onnxruntime").net, onnxrt.OnnxNet)
-    assert isinstance(fast.load_model(model_path, "torch", "cpu").net, torch.nn.Module)
+    assert isinstance(fast.load_model(rt_model_path, "torch", "cpu").net, torch.nn.Module)
     with pytest.raises(InputError, match="onnxruntime or openvino"):
-        fast.load_model(onnx_path, "torch")
+        fast.load_model(rt_onnx_path, "torch")
     out = tmp_path / "o.png"
-    assert cli.main(["apply", str(onnx_path), str(images["tubingen"]), "-o", str(out), "-q"]) == 0
+    assert (
+        cli.main(["apply", str(rt_onnx_path), str(images["tubingen"]), "-o", str(out), "-q"]) == 0
+    )
     assert out.exists()
 
 
-def test_export_command_and_bad_onnx_files(model_path, tmp_path, capsys):
+def test_export_command_and_bad_onnx_files(rt_model_path, tmp_path, capsys):
     out = tmp_path / "m.onnx"
-    assert cli.main(["export", str(model_path), "-o", str(out)]) == 0
+    assert cli.main(["export", str(rt_model_path), "-o", str(out)]) == 0
     assert onnx.load(out).metadata_props[0].key == "painterly"
-    assert cli.main(["export", str(model_path), "-o", str(tmp_path / "m.bin")]) == 2
+    assert cli.main(["export", str(rt_model_path), "-o", str(tmp_path / "m.bin")]) == 2
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\x08\x07junk")
     foreign = tmp_path / "foreign.onnx"
@@ -65,14 +55,14 @@ def test_export_command_and_bad_onnx_files(model_path, tmp_path, capsys):
     foreign.write_bytes(graph.SerializeToString())
     capsys.readouterr()
     for bad in (junk, foreign, tmp_path / "missing.onnx"):
-        assert cli.main(["apply", str(bad), str(model_path), "-o", str(tmp_path / "x.png")]) == 2
+        assert cli.main(["apply", str(bad), str(rt_model_path), "-o", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 3 and "Traceback" not in " ".join(err)
     assert "not a painterly model" in err[1] and "no such model file" in err[2]
 
 
 def test_a_photo_too_large_for_memory_runs_in_tiles_with_the_same_result(
-    model_path, onnx_path, monkeypatch
+    rt_model_path, rt_onnx_path, monkeypatch
 ):
     from painterly import transform
 
@@ -81,14 +71,14 @@ def test_a_photo_too_large_for_memory_runs_in_tiles_with_the_same_result(
     tiled_run = transform.stylise_tiled
     monkeypatch.setattr(transform, "stylise_tiled", lambda *a: calls.append(a[2]) or tiled_run(*a))
     image = rand_image(150, 200, seed=3)
-    whole = fast.apply(fast.load_model(model_path, "torch", "cpu"), image)
+    whole = fast.apply(fast.load_model(rt_model_path, "torch", "cpu"), image)
     assert calls == []
     for backend in ("torch", "onnxruntime"):  # ONNX Runtime's model runs as its PyTorch twin
-        tiled = fast.apply(fast.load_model(model_path, backend, "cpu"), image, max_memory=1e-6)
+        tiled = fast.apply(fast.load_model(rt_model_path, backend, "cpu"), image, max_memory=1e-6)
         assert float((tiled - whole).abs().max()) < 1e-4
     assert calls == [64, 64]
     with pytest.raises(InputError, match="cannot run in tiles"):
-        fast.apply(fast.load_model(onnx_path), image, max_memory=1e-6)
+        fast.apply(fast.load_model(rt_onnx_path), image, max_memory=1e-6)
 
 
 def test_a_zero_padded_network_is_framed_on_onnx_runtime_as_in_pytorch():
@@ -96,7 +86,7 @@ def test_a_zero_padded_network_is_framed_on_onnx_runtime_as_in_pytorch():
     in memory without one, so both runtimes give the same picture."""
     pytest.importorskip("onnxruntime")
     from painterly import modelfile, onnxrt
-    from painterly.transform import BORDER, build
+    from painterly.transform import BORDER
 
     torch.manual_seed(0)
     net = build("rt").eval()
@@ -137,12 +127,12 @@ GRAPH_RUNTIMES = [
 
 @pytest.mark.parametrize("lanes", [1, 2, 3])
 @pytest.mark.parametrize("backend", GRAPH_RUNTIMES)
-def test_a_stream_paints_every_frame_in_order_as_one_by_one(onnx_path, backend, lanes):
+def test_a_stream_paints_every_frame_in_order_as_one_by_one(rt_onnx_path, backend, lanes):
     """Every frame, in order, the picture one by one gives: the same on ONNX Runtime; on
     OpenVINO in bf16 the lanes, compiled for throughput, round a little differently from
     the single frame's compilation (within a fraction of a grey level), and agree with
     each other exactly, so no frame of a clip differs from its neighbours by its lane."""
-    net = fast.load_model(onnx_path, backend, threads=2).net
+    net = fast.load_model(rt_onnx_path, backend, threads=2).net
     frames = [rand_image(40 + 4 * i, 36 + (i % 3), seed=i) for i in range(7)]  # sizes differ
     streamed = list(net.stream(iter(frames), lanes=lanes))
     assert len(streamed) == len(frames)
@@ -157,8 +147,8 @@ def test_a_stream_paints_every_frame_in_order_as_one_by_one(onnx_path, backend, 
 
 
 @pytest.mark.parametrize("backend", GRAPH_RUNTIMES)
-def test_a_stream_stops_cleanly_and_passes_on_a_failure(onnx_path, backend):
-    net = fast.load_model(onnx_path, backend).net
+def test_a_stream_stops_cleanly_and_passes_on_a_failure(rt_onnx_path, backend):
+    net = fast.load_model(rt_onnx_path, backend).net
     frames = (rand_image(32, 32, seed=i) for i in range(50))
     stream = net.stream(frames, lanes=2)
     assert next(stream).shape == (1, 3, 32, 32)

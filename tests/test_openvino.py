@@ -11,33 +11,20 @@ onnx = pytest.importorskip("onnx", reason="OpenVINO needs painterly[openvino]")
 
 from painterly import cli, fast, modelfile, onnxrt, openvinort  # noqa: E402
 from painterly.errors import InputError  # noqa: E402
-from painterly.transform import build  # noqa: E402
 
 from .conftest import rand_image  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    torch.manual_seed(2)
-    path = tmp_path_factory.mktemp("openvino") / "rt.safetensors"
-    return modelfile.save(path, build("rt"), {"styles": [{"name": "s.png"}], "tag": "y"})
-
-
-@pytest.fixture(scope="module")
-def onnx_path(model_path):
-    return onnxrt.export(modelfile.load(model_path), model_path.with_suffix(".onnx"))
-
-
 @pytest.mark.parametrize("size", [(48, 64), (37, 53), (1, 40), (90, 8)])
-def test_openvino_paints_what_pytorch_paints_at_any_size(model_path, size):
+def test_openvino_paints_what_pytorch_paints_at_any_size(rt_model_path, size):
     image = rand_image(*size, seed=4)
     with torch.no_grad():
-        expected = modelfile.load(model_path).net(image)
-    data = onnxrt.export_bytes(modelfile.load(model_path))
+        expected = modelfile.load(rt_model_path).net(image)
+    data = onnxrt.export_bytes(modelfile.load(rt_model_path))
     exact = openvinort.OpenVinoNet(data, precision="f32")
     assert exact.precision == "f32"
     assert (exact(image) - expected).abs().max() < 1e-3
-    native = fast.load_model(model_path, "openvino").net  # bf16 where the CPU has it
+    native = fast.load_model(rt_model_path, "openvino").net  # bf16 where the CPU has it
     assert native.precision in ("bf16", "f32")
     out = native(image)
     assert out.shape == expected.shape == (1, 3, *size)
@@ -60,44 +47,46 @@ def test_the_bundled_model_on_openvino_is_the_bundled_model(images):
     assert torch.quantile(error.flatten(), 0.99) < 10 / 255
 
 
-def test_onnx_files_run_on_openvino_from_the_command_line(model_path, onnx_path, images, tmp_path):
-    model = fast.load_model(onnx_path, "openvino")
+def test_onnx_files_run_on_openvino_from_the_command_line(
+    rt_model_path, rt_onnx_path, images, tmp_path
+):
+    model = fast.load_model(rt_onnx_path, "openvino")
     assert isinstance(model.net, openvinort.OpenVinoNet)
-    assert model.record == modelfile.load(model_path).record | {"net": model.record["net"]}
-    for source in (model_path, onnx_path):
+    assert model.record == modelfile.load(rt_model_path).record | {"net": model.record["net"]}
+    for source in (rt_model_path, rt_onnx_path):
         out = tmp_path / f"{source.suffix[1:]}.png"
         argv = ["apply", str(source), str(images["tubingen"]), "-o", str(out), "--size", "64"]
         assert cli.main([*argv, "--runtime", "openvino", "-q"]) == 0
         assert out.exists()
 
 
-def test_a_graph_openvino_cannot_compile_is_refused_in_one_line(onnx_path, tmp_path, capsys):
-    graph = onnx.load(onnx_path)
+def test_a_graph_openvino_cannot_compile_is_refused_in_one_line(rt_onnx_path, tmp_path, capsys):
+    graph = onnx.load(rt_onnx_path)
     graph.graph.node[0].op_type = "NoSuchOperator"
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(graph.SerializeToString())
     with pytest.raises(InputError, match="OpenVINO cannot run it"):
         openvinort.load(broken)
-    argv = ["apply", str(broken), str(onnx_path), "-o", str(tmp_path / "x.png")]
+    argv = ["apply", str(broken), str(rt_onnx_path), "-o", str(tmp_path / "x.png")]
     assert cli.main([*argv, "--runtime", "openvino"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "OpenVINO cannot run it" in err[0]
     assert not (tmp_path / "x.png").exists()
 
 
-def test_without_openvino_auto_falls_back_and_asking_for_it_says_how(model_path, monkeypatch):
+def test_without_openvino_auto_falls_back_and_asking_for_it_says_how(rt_model_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "openvino", None)  # as if not installed
     assert not openvinort.available()
-    assert isinstance(fast.load_model(model_path, "auto", "cpu").net, onnxrt.OnnxNet)
+    assert isinstance(fast.load_model(rt_model_path, "auto", "cpu").net, onnxrt.OnnxNet)
     with pytest.raises(InputError, match=r"pip install 'painterly\[openvino\]'"):
-        fast.load_model(model_path, "openvino")
+        fast.load_model(rt_model_path, "openvino")
 
 
 def test_a_photo_too_large_for_memory_runs_in_tiles_on_openvino_as_in_pytorch(
-    model_path, monkeypatch
+    rt_model_path, monkeypatch
 ):
     monkeypatch.setattr(fast, "FAST_TILE", 64)
     image = rand_image(150, 200, seed=3)
-    whole = fast.apply(fast.load_model(model_path, "torch", "cpu"), image)
-    tiled = fast.apply(fast.load_model(model_path, "openvino"), image, max_memory=1e-6)
+    whole = fast.apply(fast.load_model(rt_model_path, "torch", "cpu"), image)
+    tiled = fast.apply(fast.load_model(rt_model_path, "openvino"), image, max_memory=1e-6)
     assert float((tiled - whole).abs().max()) < 1e-4  # its PyTorch twin paints the tiles

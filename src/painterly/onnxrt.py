@@ -16,7 +16,7 @@ import queue
 import threading
 import warnings
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ class _Core(torch.nn.Module):
 
 def export_bytes(model: Model) -> bytes:
     """The model as an ONNX graph (dynamic batch, height and width) with its record."""
-    onnx = _require("onnx")
+    onnx = require("onnx")
     net = model.net
     if not isinstance(net, TransformNet):
         raise InputError(f"{model.source}: already an ONNX model")
@@ -186,7 +186,7 @@ def _cores() -> int:
 
 
 def _session(data: bytes, threads: int | None) -> Any:
-    ort = _require("onnxruntime")
+    ort = require("onnxruntime")
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
@@ -212,7 +212,7 @@ def frame_array(image: np.ndarray, border: int) -> tuple[np.ndarray, tuple[slice
 def read(path: str | os.PathLike) -> tuple[bytes, dict[str, Any]]:
     """An ``.onnx`` file written by :func:`export`: its bytes and its record; a missing,
     foreign or corrupt file is refused."""
-    onnx = _require("onnx")
+    onnx = require("onnx")
     source = Path(path)
     if not source.is_file():
         raise InputError(f"{source}: no such model file")
@@ -228,29 +228,43 @@ def read(path: str | os.PathLike) -> tuple[bytes, dict[str, Any]]:
 def load(path: str | os.PathLike, threads: int | None = None) -> Model:
     """An ``.onnx`` model written by :func:`export`, on ONNX Runtime; a foreign or corrupt
     file is refused. ``threads``: ONNX Runtime's threads (None: one per core)."""
+    require("onnxruntime")
+    return load_with(path, lambda data: OnnxNet(data, threads), "ONNX Runtime")
+
+
+def load_with(path: str | os.PathLike, make: Callable[[bytes], GraphNet], runtime: str) -> Model:
+    """An ``.onnx`` model written by :func:`export`, its graph run by ``make(data)``; a
+    graph the runtime cannot run is refused in one line."""
     data, record = read(path)
-    _require("onnxruntime")
     try:
-        net = OnnxNet(data, threads)
+        net = make(data)
+    except InputError:
+        raise
     except Exception as exc:
-        raise InputError(f"{path}: ONNX Runtime cannot run it ({type(exc).__name__})") from None
+        raise InputError(f"{path}: {runtime} cannot run it ({type(exc).__name__})") from None
     return Model(net, record, str(path))  # type: ignore[arg-type]
 
 
 def available() -> bool:
+    return installed("onnxruntime", "onnx")
+
+
+def installed(*names: str) -> bool:
+    """Whether every package of ``names`` imports."""
     try:
-        _require("onnxruntime")
-        _require("onnx")
+        for name in names:
+            require(name)
     except InputError:
         return False
     return True
 
 
-def _require(name: str) -> Any:
+def require(name: str, runtime: str = "ONNX", extra: str = EXTRA) -> Any:
+    """The package ``name``, or one line that says how to install it."""
     try:
         return __import__(name)
     except ImportError:
-        raise InputError(f"ONNX needs the {name} package: {EXTRA}") from None
+        raise InputError(f"{runtime} needs the {name} package: {extra}") from None
 
 
 __all__ = [
@@ -260,6 +274,9 @@ __all__ = [
     "export",
     "export_bytes",
     "frame_array",
+    "installed",
     "load",
+    "load_with",
     "read",
+    "require",
 ]

@@ -21,9 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from painterly.errors import InputError
 from painterly.modelfile import METADATA_KEY, Model
-from painterly.onnxrt import GraphNet, read
+from painterly.onnxrt import GraphNet, installed, load_with, require
 from painterly.transform import NetSpec
 
 EXTRA = "pip install 'painterly[openvino]'"
@@ -83,13 +82,8 @@ class OpenVinoNet(GraphNet):
 def load(path: str | os.PathLike, threads: int | None = None) -> Model:
     """An ``.onnx`` model written by :func:`painterly.onnxrt.export`, on OpenVINO; a
     foreign or corrupt file is refused. ``threads``: OpenVINO's threads (None: all)."""
-    data, record = read(path)
     _require("openvino")
-    try:
-        net = OpenVinoNet(data, threads)
-    except Exception as exc:
-        raise InputError(f"{path}: OpenVINO cannot run it ({type(exc).__name__})") from None
-    return Model(net, record, str(path))  # type: ignore[arg-type]
+    return load_with(path, lambda data: OpenVinoNet(data, threads), "OpenVINO")
 
 
 def describe() -> str:
@@ -100,19 +94,11 @@ def describe() -> str:
 
 
 def available() -> bool:
-    try:
-        _require("openvino")
-        _require("onnx")  # the graph is written through ONNX
-    except InputError:
-        return False
-    return True
+    return installed("openvino", "onnx")  # the graph is written through ONNX
 
 
 def _require(name: str) -> Any:
-    try:
-        return __import__(name)
-    except ImportError:
-        raise InputError(f"OpenVINO needs the {name} package: {EXTRA}") from None
+    return require(name, "OpenVINO", EXTRA)
 
 
 __all__ = ["OpenVinoNet", "available", "describe", "load"]
