@@ -182,6 +182,8 @@ def test_models_lists_the_bundled_models(model, tmp_path, monkeypatch, capsys):
 
 @pytest.mark.parametrize("backend", ["torch", "onnxruntime", "auto"])
 def test_apply_output_matches_the_network(model, images, tmp_path, backend):
+    if backend == "onnxruntime":
+        pytest.importorskip("onnxruntime", reason="painterly[onnx]")
     out = tmp_path / "o.png"
     argv = ["apply", str(model), str(images["tubingen"]), "-o", str(out), "-q"]
     assert cli.main([*argv, "--runtime", backend]) == 0
@@ -206,7 +208,7 @@ def test_apply_under_a_memory_cap_runs_in_tiles_with_the_same_picture(
     monkeypatch.setattr(transform, "stylise_tiled", lambda *a: calls.append(1) or tiled_run(*a))
     whole, tiled = tmp_path / "whole.png", tmp_path / "tiled.png"
     source = str(images["tubingen"])
-    fp32 = ["--runtime", "onnxruntime"]  # tiles run in the network's PyTorch twin, in fp32
+    fp32 = ["--runtime", "torch"]  # the whole picture in fp32, as the tiles run
     assert cli.main(["apply", str(model), source, "-o", str(whole), "-q", *fp32]) == 0
     args = ["apply", str(model), source, "-o", str(tiled), "-q", *fp32, "--max-memory", "1e-6"]
     assert cli.main(args) == 0

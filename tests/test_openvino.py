@@ -75,6 +75,7 @@ def test_a_graph_openvino_cannot_compile_is_refused_in_one_line(rt_onnx_path, tm
 
 
 def test_without_openvino_auto_falls_back_and_asking_for_it_says_how(rt_model_path, monkeypatch):
+    pytest.importorskip("onnxruntime", reason="the fallback needs painterly[onnx]")
     monkeypatch.setitem(sys.modules, "openvino", None)  # as if not installed
     assert not openvinort.available()
     assert isinstance(fast.load_model(rt_model_path, "auto", "cpu").net, onnxrt.OnnxNet)

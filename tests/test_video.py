@@ -5,6 +5,8 @@ resumes; and one-line errors for bad input."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import subprocess
 import sys
@@ -144,7 +146,9 @@ def test_on_onnx_runtime_the_frames_are_painted_ahead_in_lanes_as_one_by_one(
 
     if openvinort.available():  # and OpenVINO, the default where installed, in its lanes
         streamed.clear()
+        monkeypatch.setattr(onnxrt.OnnxNet, "stream", real_stream)  # counted: OpenVINO's only
         monkeypatch.setattr(openvinort.OpenVinoNet, "stream", spy)
+        assert isinstance(fast.load_model("starry_night", "auto").net, openvinort.OpenVinoNet)
         ov_out = tmp_path / "openvino"
         assert cli.main([*argv, "-o", str(ov_out), "--runtime", "auto"]) == 0
         assert len(streamed) == 8
@@ -183,6 +187,13 @@ def test_a_folder_of_frames_is_fingerprinted_by_its_frames(tmp_path):
     vs = video.VideoSettings()
     key = video.fingerprint(folder, {"model": "m"}, vs)
     assert video.fingerprint(folder, {"model": "m"}, vs) == key
+    assert video.fingerprint(folder, {"model": "m"}, video.VideoSettings(preset="veryfast")) != key
+    # without --preset, the key a run made before --preset existed: it still resumes
+    before = {k: v for k, v in dataclasses.asdict(vs).items() if k != "preset"}
+    files = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.iterdir())]
+    keys = {"source": str(folder.resolve()), "files": files, "engine": {"model": "m"}}
+    text = json.dumps({**keys, "video": before}, sort_keys=True, default=str)
+    assert hashlib.sha256(text.encode()).hexdigest() == key
     (folder / videoio.FRAME_NAME.format(1)).write_bytes(b"changed")  # the folder's own
     assert video.fingerprint(folder, {"model": "m"}, vs) != key  # mtime may not move
 

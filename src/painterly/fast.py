@@ -195,12 +195,17 @@ def load_model(
     if backend == "auto" and where.type == "cpu":
         graph = _graph_runtime()
     model = modelfile.load(name_or_path, "cpu" if graph else where)
-    if graph == "openvino":
-        net: Any = openvinort.OpenVinoNet(onnxrt.export_bytes(model), threads)
-    elif graph == "onnxruntime":
-        net = onnxrt.OnnxNet(onnxrt.export_bytes(model), threads)
-    else:
+    if graph is None:
         return model
+    make = openvinort.OpenVinoNet if graph == "openvino" else onnxrt.OnnxNet
+    if graph == "openvino":
+        openvinort.check()
+    try:
+        net = make(onnxrt.export_bytes(model), threads)
+    except InputError:
+        raise
+    except Exception as exc:  # the runtime cannot compile or run this graph
+        raise InputError(f"{model.source}: {graph} cannot run it ({type(exc).__name__})") from None
     return Model(net, model.record, model.source)
 
 

@@ -32,9 +32,9 @@ SUFFIX = ".safetensors"
 
 @dataclass(frozen=True)
 class Model:
-    """A loaded model: the network (a frozen :class:`TransformNet` in eval mode, or an
-    ``onnxrt.OnnxNet``; either maps ``(N, 3, H, W)`` in [0, 1] to its stylisation), its
-    record and where it came from."""
+    """A loaded model: the network (a frozen :class:`TransformNet` in eval mode, or a
+    graph runtime's ``onnxrt.GraphNet``; either maps ``(N, 3, H, W)`` in [0, 1] to its
+    stylisation), its record and where it came from."""
 
     net: Any
     record: dict[str, Any]

@@ -150,10 +150,11 @@ class GraphNet:
         """The idle lanes, made once and kept."""
         with self._lane_lock:
             if self._lanes is None or self._lane_count != lanes:
-                self._lanes = queue.SimpleQueue()
-                for lane in self._lanes_of(lanes, threads):
-                    self._lanes.put(lane)
-                self._lane_count = lanes
+                made = self._lanes_of(lanes, threads)  # a failure here leaves the old lanes
+                idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
+                for lane in made:
+                    idle.put(lane)
+                self._lanes, self._lane_count = idle, lanes
             return self._lanes
 
 

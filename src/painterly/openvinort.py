@@ -38,8 +38,12 @@ class OpenVinoNet(GraphNet):
         self, data: bytes, threads: int | None = None, precision: str | None = None
     ) -> None:
         ov = _require("openvino")
-        self._precision = precision  # None: OpenVINO's choice (bf16 where native, else f32)
         self._core = ov.Core()
+        # None: OpenVINO's own choice, bf16 where the CPU computes in it natively (measured
+        # here), else f32; but not its f16 on ARM CPUs, which nobody measured with these
+        # networks (f16's range is narrow for the normalisations): f32 there
+        native = self._core.get_property("CPU", "INFERENCE_PRECISION_HINT").to_string()
+        self._precision = precision or ("f32" if native == "f16" else None)
         self._graph = self._core.read_model(data, b"")
         record = self._graph.get_rt_info(["framework", METADATA_KEY]).astype(str)
         super().__init__(NetSpec.from_dict(json.loads(record)["net"]).border, threads)
@@ -76,29 +80,42 @@ class OpenVinoNet(GraphNet):
         return [compiled.create_infer_request() for _ in range(lanes)]
 
     def _infer(self, lane: Any, image: np.ndarray) -> np.ndarray:
-        return lane.infer({0: image})[0]  # the request's own buffer: _run copies it out
+        # the request's own output buffer, not a copy: _run copies its window out before
+        # the request serves anyone else
+        return lane.infer({0: image}, share_inputs=True, share_outputs=True)[0]
 
 
 def load(path: str | os.PathLike, threads: int | None = None) -> Model:
     """An ``.onnx`` model written by :func:`painterly.onnxrt.export`, on OpenVINO; a
     foreign or corrupt file is refused. ``threads``: OpenVINO's threads (None: all)."""
-    _require("openvino")
+    check()
     return load_with(path, lambda data: OpenVinoNet(data, threads), "OpenVINO")
 
 
 def describe() -> str:
     """OpenVINO's version and the precision it computes in on this CPU (painterly info)."""
     ov = _require("openvino")
-    precision = ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").to_string()
-    return f"openvino {ov.__version__.split('-')[0]} ({precision} on this CPU)"
+    version = ov.__version__.split("-")[0]
+    try:
+        precision = ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").to_string()
+    except Exception as exc:  # a broken install: say so, do not fail 'painterly info'
+        return f"openvino {version} (cannot start: {type(exc).__name__})"
+    return f"openvino {version} ({'f32' if precision == 'f16' else precision} on this CPU)"
 
 
 def available() -> bool:
-    return installed("openvino", "onnx")  # the graph is written through ONNX
+    return installed("openvino", "onnx")
+
+
+def check() -> None:
+    """Both packages the OpenVINO runner needs (the graph is written and read through
+    ONNX), or one line that says how to install them."""
+    _require("openvino")
+    _require("onnx")
 
 
 def _require(name: str) -> Any:
     return require(name, "OpenVINO", EXTRA)
 
 
-__all__ = ["OpenVinoNet", "available", "describe", "load"]
+__all__ = ["OpenVinoNet", "available", "check", "describe", "load"]

@@ -284,12 +284,10 @@ def fingerprint(source: Path, engine: dict[str, Any], vs: VideoSettings) -> str:
     time; for a folder, of every file in it), the engine and the settings."""
     files = sorted(source.iterdir()) if source.is_dir() else [source]  # a folder: its frames
     stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.is_file()]
-    keys = {
-        "source": str(source.resolve()),
-        "files": stats,
-        "engine": engine,
-        "video": dataclasses.asdict(vs),
-    }
+    settings = dataclasses.asdict(vs)
+    if settings["preset"] is None:  # as before --preset existed: those runs still resume
+        del settings["preset"]
+    keys = {"source": str(source.resolve()), "files": stats, "engine": engine, "video": settings}
     return hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -32,9 +32,20 @@ FOLDER_FPS = Fraction(24)  # a folder of frames has no rate of its own
 DEFAULT_CODEC = "libx264"
 DEFAULT_CRF = 18  # visually lossless for x264; the style's texture is worth keeping
 CRF_CODECS = {"libx264", "libx265", "libvpx-vp9"}
-# x264's and x265's speed presets, fastest first: a faster one encodes a 640x360 frame of a
+# x264's and x265's speed presets, fastest first: veryfast encodes a 640x360 frame of a
 # stylised clip in a third of medium's time at 0.8 dB less (docs/video.md)
-PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower")
+PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
 PRESET_CODECS = {"libx264", "libx265"}
 QUIET = {"libx265": {"x265-params": "log-level=error"}}  # x265 logs to stderr by default
 
