@@ -403,3 +403,6 @@ def test_the_clis_defaults_are_the_engines():
     assert cli_video.DEFAULTS["flow_scale"] == video.DEFAULT_FLOW_SCALE
     assert cli_video.DEFAULTS["codec"] == videoio.DEFAULT_CODEC
     assert cli_video.DEFAULTS["crf"] == videoio.DEFAULT_CRF
+    from painterly import console, fast
+
+    assert console.RUNTIMES == fast.RUNTIMES  # the flags' choices, without torch loaded

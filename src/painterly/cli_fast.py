@@ -16,6 +16,7 @@ from typing import Any
 from painterly.console import (
     EXIT_OK,
     PROG,
+    RUNTIMES,
     Parser,
     StopAfterStep,
     add_output_flags,
@@ -199,7 +200,7 @@ def cmd_apply(argv: list[str]) -> int:
     p.add_argument(
         "--runtime",
         default="auto",
-        choices=("auto", "torch", "onnxruntime", "openvino"),
+        choices=RUNTIMES,
         help="auto: on the CPU the fastest installed: OpenVINO, else ONNX Runtime, else "
         "PyTorch (default: auto)",
     )

@@ -85,13 +85,16 @@ FAST_SETTINGS = ("size", "preserve_color", "device", "max_input_megapixels")
 FRAME_COLOURS = ("none", "luminance")
 
 
+RUNTIMES = ("auto", "torch", "onnxruntime", "openvino")  # fast.RUNTIMES, without torch loaded
+
+
 def add_engine_flags(parser: argparse.ArgumentParser) -> None:
     """The flags of a command that runs either engine (batch, video): ``--runtime`` for
     the fast engine, and a flag for every Settings field."""
     parser.add_argument(
         "--runtime",
         default="auto",
-        choices=("auto", "torch", "onnxruntime", "openvino"),
+        choices=RUNTIMES,
         help="fast engine: auto is the fastest installed on the CPU: OpenVINO, else ONNX "
         "Runtime, else PyTorch (default: auto)",
     )

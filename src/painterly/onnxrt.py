@@ -9,6 +9,7 @@ protobuf data: loading it runs no Python code from the file.
 
 from __future__ import annotations
 
+import abc
 import io as _io
 import json
 import os
@@ -78,7 +79,7 @@ def export(model: Model, path: str | os.PathLike) -> Path:
     return target
 
 
-class GraphNet:
+class GraphNet(abc.ABC):
     """The exported graph on a runtime, behaving like a :class:`TransformNet` at inference:
     ``(N, 3, H, W)`` in [0, 1] of any size -> the stylised image (CPU float32). The frame
     and the crop are made here, in numpy; a runtime says how to make its lanes and how to
@@ -91,16 +92,17 @@ class GraphNet:
         self._lane_count = 0
         self._lane_lock = threading.Lock()
 
+    @abc.abstractmethod
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """One image's stylisation, with every core this runtime was given."""
 
+    @abc.abstractmethod
     def _lanes_of(self, lanes: int, threads: int) -> list[Any]:
         """``lanes`` handles that can run side by side, ``threads`` threads each."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _infer(self, lane: Any, image: np.ndarray) -> np.ndarray:
         """The graph's output for a framed ``(N, 3, H, W)`` array, on one lane."""
-        raise NotImplementedError
 
     def _run(self, lane: Any, image: torch.Tensor) -> torch.Tensor:
         x = image.detach().to("cpu", torch.float32).numpy()
