@@ -125,7 +125,7 @@ CORE = {
         "workers",
     },
     "flow": {"errors"},
-    "videoio": {"errors", "io"},
+    "videoio": {"errors", "flow", "io"},
     "video": {
         "api",
         "errors",
@@ -186,6 +186,7 @@ WEB = {
         "errors",
         "fast",
         "image",
+        "io",
         "video",
         "videoio",
         "web.instant",

@@ -1,12 +1,13 @@
 """ONNX export and ONNX Runtime: dynamic sizes, the same pictures as PyTorch, clear refusals."""
 
+import numpy as np
 import pytest
 import torch
 
 pytest.importorskip("onnxruntime", reason="ONNX needs painterly[onnx]")
 onnx = pytest.importorskip("onnx", reason="ONNX needs painterly[onnx]")
 
-from painterly import cli, fast, modelfile, onnxrt, openvinort  # noqa: E402
+from painterly import cli, fast, io, modelfile, onnxrt, openvinort  # noqa: E402
 from painterly.errors import InputError  # noqa: E402
 from painterly.transform import build  # noqa: E402
 
@@ -144,6 +145,20 @@ def test_a_stream_paints_every_frame_in_order_as_one_by_one(rt_onnx_path, backen
             assert (out - net(frame)).abs().mean() < 0.5 / 255
     same = list(net.stream([frames[0]] * 5, lanes=lanes))
     assert all(torch.equal(out, same[0]) for out in same)
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+@pytest.mark.parametrize("backend", GRAPH_RUNTIMES)
+def test_a_stream_of_pixels_gives_the_levels_of_the_stream_of_images(rt_onnx_path, backend, lanes):
+    """A video's frames go through as uint8 pixels, no torch on the way: the same levels as
+    the images' stylisation rounded (io.to_array), the same lanes."""
+    net = fast.load_model(rt_onnx_path, backend, threads=2).net
+    frames = [io.to_array(rand_image(40 + 4 * i, 36 + (i % 3), seed=i)) for i in range(5)]
+    pixels = list(net.stream_pixels(iter(frames), lanes=lanes))
+    images = list(net.stream((io.from_array(f) for f in frames), lanes=lanes))
+    for frame, out, image in zip(frames, pixels, images, strict=True):
+        assert out.dtype == np.uint8 and out.shape == frame.shape
+        assert np.array_equal(out, io.to_array(image))
 
 
 @pytest.mark.parametrize("backend", GRAPH_RUNTIMES)

@@ -10,10 +10,12 @@ import hashlib
 import json
 import subprocess
 import sys
+import threading
 import time
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -103,35 +105,37 @@ def test_on_onnx_runtime_the_frames_are_painted_ahead_in_lanes_as_one_by_one(
 
     model = fast.load_model("starry_night", "onnxruntime")
     assert isinstance(model.net, onnxrt.OnnxNet)
-    frames = [(i, frame, pts) for i, frame, pts in videoio.Reader(clip).frames(0)]
+    frames = list(videoio.Reader(clip).pixels(0))
     engine = video.FastFrames(model)
     painted = list(engine.ahead(iter(frames)))
     assert [item for item, _ in painted] == frames  # every frame, in order
-    for (_, frame, _), out in painted:
-        assert out is not None and torch.allclose(out, fast.apply(model, frame), atol=1e-5)
+    for (_, frame, _), out in painted:  # the levels of PyTorch's picture, to the rounding
+        expected = io.to_array(fast.apply(model, io.from_array(frame))).astype(int)
+        assert out is not None and out.dtype == np.uint8 and out.shape == frame.shape
+        assert np.abs(out - expected).max() <= 1
     assert list(engine.ahead(iter([]))) == []
     on_torch = video.FastFrames(fast.load_model("starry_night", "torch"))
     assert [out for _, out in on_torch.ahead(iter(frames[:2]))] == [None, None]  # painted later
     # from a resized frame that would run in tiles on, the frames are painted one by one
     bigger = [
-        (i, torch.nn.functional.pad(f, (0, 2)), p) if i >= 3 else (i, f, p) for i, f, p in frames
+        (i, np.pad(f, ((0, 0), (0, 2), (0, 0))), p) if i >= 3 else (i, f, p) for i, f, p in frames
     ]
     monkeypatch.setattr(
-        fast, "needs_tiles", lambda model, image: image.shape[-1] > frames[0][1].shape[-1]
+        fast, "needs_tiles", lambda model, image: image.shape[-1] > frames[0][1].shape[1]
     )
     outs = [out for _, out in engine.ahead(iter(bigger))]
     assert [out is None for out in outs] == [False] * 3 + [True] * (len(frames) - 3)
     monkeypatch.undo()
     # the whole command on ONNX Runtime paints in lanes what PyTorch paints, frame after frame
     streamed = []
-    real_stream = onnxrt.OnnxNet.stream
+    real_stream = onnxrt.OnnxNet.stream_pixels
 
     def spy(self, images, lanes=None):
         for out in real_stream(self, images, lanes):
             streamed.append(out)
             yield out
 
-    monkeypatch.setattr(onnxrt.OnnxNet, "stream", spy)
+    monkeypatch.setattr(onnxrt.OnnxNet, "stream_pixels", spy)
     ort_out, torch_out = tmp_path / "ort", tmp_path / "torch"
     argv = ["video", str(clip), "--model", "starry_night", "-q"]
     assert cli.main([*argv, "-o", str(ort_out), "--runtime", "onnxruntime"]) == 0
@@ -146,8 +150,8 @@ def test_on_onnx_runtime_the_frames_are_painted_ahead_in_lanes_as_one_by_one(
 
     if openvinort.available():  # and OpenVINO, the default where installed, in its lanes
         streamed.clear()
-        monkeypatch.setattr(onnxrt.OnnxNet, "stream", real_stream)  # counted: OpenVINO's only
-        monkeypatch.setattr(openvinort.OpenVinoNet, "stream", spy)
+        monkeypatch.setattr(onnxrt.OnnxNet, "stream_pixels", real_stream)  # OpenVINO counted
+        monkeypatch.setattr(openvinort.OpenVinoNet, "stream_pixels", spy)
         assert isinstance(fast.load_model("starry_night", "auto").net, openvinort.OpenVinoNet)
         ov_out = tmp_path / "openvino"
         assert cli.main([*argv, "-o", str(ov_out), "--runtime", "auto"]) == 0
@@ -202,7 +206,7 @@ def test_a_resumed_runs_progress_starts_where_it_left_off(tmp_path):
     out = tmp_path / "out.mp4"
     assert video.Work.peek(out, "k") == 0
     work = video.Work(out, "k")
-    work.commit(None, 5, torch.zeros(1, 3, 8, 8))
+    work.commit(None, 5, np.zeros((8, 8, 3), np.uint8))
     assert video.Work.peek(out, "k") == 5
     assert video.Work.peek(out, "another") == 0
 
@@ -382,16 +386,17 @@ def test_a_later_frame_runs_coarse_then_fine_keeping_the_warped_result_where_tru
         return real(objective, target, settings, start, steps)
 
     monkeypatch.setattr(video, "descend", recording)
-    warped = torch.rand_like(frame)
-    trust = torch.zeros_like(frame[:, :1])
-    trust[..., :, : frame.shape[-1] // 2] = 1.0  # the left half trusted
-    out = engine.next(frame, lambda: (warped, trust), 0.6)
+    pixels = io.to_array(frame)  # frames travel as uint8 pixels
+    warped = np.random.default_rng(0).integers(0, 256, pixels.shape, dtype=np.uint8)
+    trust = np.zeros(pixels.shape[:2], np.float32)
+    half = pixels.shape[1] // 2
+    trust[:, :half] = 1.0  # the left half trusted
+    out = engine.next(pixels, lambda: (warped, trust), 0.6)
     assert [(size, steps) for size, steps, _ in calls] == [(sizes[0], 4), (sizes[1], 2)]
     fine_start = calls[1][2]
-    half = frame.shape[-1] // 2
-    assert torch.equal(fine_start[..., :half], warped[..., :half])
+    assert torch.equal(fine_start[..., :half], io.from_array(warped)[..., :half])
     assert (fine_start[..., half:] - frame[..., half:]).abs().mean() > 0.01  # painted, coarse
-    assert out.shape == frame.shape and out.device.type == "cpu"
+    assert out.shape == pixels.shape and out.dtype == np.uint8
 
 
 def test_the_clis_defaults_are_the_engines():
@@ -406,3 +411,61 @@ def test_the_clis_defaults_are_the_engines():
     from painterly import console, fast
 
     assert console.RUNTIMES == fast.RUNTIMES  # the flags' choices, without torch loaded
+
+
+def test_after_a_failed_write_nothing_later_is_done_and_the_failure_is_raised():
+    """The writer encodes, saves and commits in order in its thread: a segment whose frames
+    failed to be written is never committed (its commit comes after them, and is skipped)."""
+    done = []
+
+    def fail() -> None:
+        raise OSError("disk full")
+
+    with video.Writer() as writer:
+        writer.submit(done.append, 1)
+        writer.submit(fail)
+        writer.submit(done.append, "commit")
+        with pytest.raises(OSError, match="disk full"):
+            writer.wait()
+    assert done == [1]
+
+
+def test_the_writer_waits_for_all_but_the_newest_tasks():
+    gate = threading.Event()
+    done = []
+    with video.Writer() as writer:
+        writer.submit(done.append, 1)
+        writer.submit(gate.wait)
+        writer.submit(done.append, 2)
+        writer.wait(keep=2)  # the first is done; the blocked one and the next are not waited for
+        assert done == [1]
+        gate.set()
+        writer.wait()
+        assert done == [1, 2]
+
+
+def test_frames_are_encoded_from_pixels_as_from_images(tmp_path):
+    """The encoder takes uint8 pixels (a video's frames) or images in [0, 1], alike. OpenCV
+    makes the YUV 4:2:0: FFmpeg's luma to a level; its chroma a plain 2x2 mean, where
+    FFmpeg filters a little wider, half a pixel aside (on a smooth picture, within 3)."""
+    av = pytest.importorskip("av")
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (36, 48, 3), dtype=np.uint8)
+    info = videoio.VideoInfo(48, 36, Fraction(24), Fraction(1, 24), 2, 2 / 24, 0, "h264", False)
+    paths = [tmp_path / "a.mp4", tmp_path / "b.mp4"]
+    for path, frame in zip(paths, [pixels, io.from_array(pixels)], strict=True):
+        encoder = videoio.Encoder(path, info, (48, 36), crf=0)
+        encoder.write(frame, 0)
+        encoder.close()
+    decoded = [next(iter(videoio.Reader(p).pixels()))[1] for p in paths]
+    assert np.array_equal(decoded[0], decoded[1])
+    cv2 = flow.require_cv2()
+    ys, xs = np.mgrid[0:36, 0:48]
+    smooth = np.stack([xs * 5, ys * 7, 255 - xs * 3], axis=-1).astype(np.uint8)
+    for picture in (pixels, smooth):
+        ffmpeg = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(format="yuv420p")
+        diff = np.abs(
+            ffmpeg.to_ndarray().astype(int) - cv2.cvtColor(picture, cv2.COLOR_RGB2YUV_I420)
+        )
+        assert diff[:36].max() <= 1  # luma
+    assert diff[36:].max() <= 3  # chroma, of the smooth picture

@@ -6,6 +6,7 @@ painterly video INPUT [STYLE ...] -o OUTPUT [--model MODEL] [--temporal T] ...
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_video(argv: list[str]) -> int:
+    began = time.perf_counter()
     args = build_parser().parse_intermixed_args(argv)  # paintings may follow the options
     _check(args)
     given = given_settings(args, bool(args.model), "paintings")
@@ -142,15 +144,15 @@ def cmd_video(argv: list[str]) -> int:
     key = video.fingerprint(source, record, vs)
     done = video.Work.peek(output, key)  # a resumed run's bar starts where it left off
     bar = progress_bar(reader.info.frames or 0, args.quiet, initial=done, unit="frame")
+    last: list[video.Progress] = []
+
+    def on_frame(progress: video.Progress) -> None:
+        last[:] = [progress]
+        if bar is not None:
+            bar.update(1)
+
     try:
-        video.run(
-            reader,
-            engine,
-            output,
-            vs,
-            key,
-            on_frame=(lambda _: bar.update(1)) if bar is not None else None,
-        )
+        video.run(reader, engine, output, vs, key, on_frame=on_frame)
     except KeyboardInterrupt:
         say("interrupted; run the same command again to continue from the last finished frames")
         raise
@@ -158,8 +160,19 @@ def cmd_video(argv: list[str]) -> int:
         if bar is not None:
             bar.close()
     if not args.quiet:
-        say(f"wrote {output}")
+        say(f"wrote {output}" + (_pace(last[0], done, began) if last else ""))
     return EXIT_OK
+
+
+def _pace(last: Any, resumed: int, began: float) -> str:
+    """How fast the frames went: those painted in this run over the seconds of the frame
+    loop (decoding, painting and encoding: what a progress bar's rate shows), and the whole
+    command (with the start-up: loading the model, and torch, OpenVINO, PyAV)."""
+    frames = last.frame + 1 - resumed
+    return (
+        f": {frames} frames in {last.seconds:.1f} s, {frames / max(last.seconds, 1e-9):.1f} "
+        f"frames/s (the whole command {time.perf_counter() - began:.1f} s)"
+    )
 
 
 def _check(args: argparse.Namespace) -> None:

@@ -13,6 +13,7 @@ Needs OpenCV (``painterly[video]``: opencv-python-headless).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -35,11 +36,14 @@ def require_cv2() -> Any:
     return cv2
 
 
-def gray(image: torch.Tensor) -> np.ndarray:
-    """``(1, 3, H, W)`` in [0, 1] -> ``(H, W)`` uint8 luma (Rec. 601), as DIS takes it."""
+def gray(image: torch.Tensor | np.ndarray) -> np.ndarray:
+    """``(1, 3, H, W)`` in [0, 1], or ``(H, W, 3)`` uint8 pixels -> ``(H, W)`` uint8 luma
+    (Rec. 601), as DIS takes it."""
     cv2 = require_cv2()
-    rgb = image[0].detach().to("cpu", torch.float32).clamp(0, 1).mul(255).round().byte()
-    return cv2.cvtColor(np.ascontiguousarray(rgb.permute(1, 2, 0).numpy()), cv2.COLOR_RGB2GRAY)
+    if isinstance(image, torch.Tensor):
+        rgb = image[0].detach().to("cpu", torch.float32).clamp(0, 1).mul(255).round().byte()
+        image = rgb.permute(1, 2, 0).numpy()
+    return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
 
 
 class Flow:
@@ -88,8 +92,7 @@ def enlarge(values: np.ndarray, height: int, width: int, is_flow: bool) -> np.nd
     cv2 = require_cv2()
     out = cv2.resize(values, (width, height), interpolation=cv2.INTER_LINEAR)
     if is_flow:
-        out[..., 0] *= width / w
-        out[..., 1] *= height / h
+        out *= np.array([width / w, height / h], np.float32)
     return out
 
 
@@ -106,18 +109,34 @@ def warp(image: torch.Tensor, flow: np.ndarray) -> torch.Tensor:
     return chw.to(image.device, image.dtype)
 
 
+def warp_pixels(pixels: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """:func:`warp` of ``(H, W, 3)`` uint8 pixels (a video's frames), in uint8: bilinear,
+    rounded."""
+    h, w = pixels.shape[:2]
+    if flow.shape != (h, w, 2):
+        raise ValueError(f"flow {flow.shape} does not fit an image of {h}x{w}")
+    return _remap(pixels, flow)
+
+
 def _remap(values: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """OpenCV's remap of an ``(H, W[, C])`` float32 array to ``p + flow(p)``."""
+    """OpenCV's remap of an ``(H, W[, C])`` array to ``p + flow(p)``."""
     cv2 = require_cv2()
-    h, w = flow.shape[:2]
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     return cv2.remap(
-        values,
-        xs + flow[..., 0],
-        ys + flow[..., 1],
+        np.ascontiguousarray(values),
+        _grid(*flow.shape[:2]) + flow,
+        None,
         cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REPLICATE,
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _grid(height: int, width: int) -> np.ndarray:
+    """``(H, W, 2)`` float32: each pixel's own (x, y), the map of no motion (read only)."""
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    grid = np.stack([xs, ys], axis=-1)
+    grid.flags.writeable = False
+    return grid
 
 
 def reliable(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
@@ -172,5 +191,6 @@ __all__ = [
     "require_cv2",
     "shrink",
     "warp",
+    "warp_pixels",
     "warping_error",
 ]

@@ -289,6 +289,12 @@ def to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(to_array(image))
 
 
+def from_array(pixels: np.ndarray) -> torch.Tensor:
+    """``(H, W, 3)`` uint8 pixels (a decoded video frame) as a ``(1, 3, H, W)`` tensor in
+    [0, 1]; :func:`to_array` gives them back."""
+    return torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0).float().div_(255).contiguous()
+
+
 def to_array(image: torch.Tensor | Image.Image, bit_depth: int = 8) -> np.ndarray:
     """``(H, W, 3)`` pixels, uint8 or uint16 (``bit_depth``): a tensor in [0, 1], shape
     ``(1, 3, H, W)`` or ``(3, H, W)``, rounded from its floats (16 bits keep what 8 cannot);

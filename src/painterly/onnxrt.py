@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from painterly.errors import InputError
-from painterly.io import write_atomic
+from painterly.io import from_array, to_array, write_atomic
 from painterly.modelfile import METADATA_KEY, Model, parse_record
 from painterly.transform import NetSpec, TransformNet, frame_plan
 
@@ -110,6 +110,16 @@ class GraphNet(abc.ABC):
         out = self._infer(lane, np.ascontiguousarray(x))
         return torch.from_numpy(out[window].copy())
 
+    def _run_pixels(self, lane: Any, rgb: np.ndarray) -> np.ndarray:
+        """:meth:`_run` from and to ``(H, W, 3)`` uint8 pixels, in numpy: the same levels
+        as ``io.to_array`` of the image's stylisation (rounded, clamped)."""
+        x = np.divide(rgb.transpose(2, 0, 1)[None], np.float32(255), dtype=np.float32)
+        x, window = frame_array(x, self.border)
+        out = self._infer(lane, np.ascontiguousarray(x))[window][0].transpose(1, 2, 0)
+        levels = np.multiply(out, np.float32(255))
+        np.clip(levels, 0, 255, out=levels)
+        return np.rint(levels, out=levels).astype(np.uint8)
+
     def stream(
         self, images: Iterable[torch.Tensor], lanes: int | None = None
     ) -> Iterator[torch.Tensor]:
@@ -120,19 +130,39 @@ class GraphNet(abc.ABC):
         core each, made 1.18 to 1.35x the frames per second there on ONNX Runtime
         (docs/fast.md, *Speed*). ``lanes``: None for two where there are two cores or more,
         1 for plain frame after frame. The lanes are made once and kept."""
+        return self._stream(images, lanes, self._run, self)
+
+    def stream_pixels(
+        self, images: Iterable[np.ndarray], lanes: int | None = None
+    ) -> Iterator[np.ndarray]:
+        """:meth:`stream` from and to ``(H, W, 3)`` uint8 pixels (a video's frames): no
+        torch between the decoder, the runtime and the encoder (docs/video.md)."""
+        return self._stream(images, lanes, self._run_pixels, self._pixels)
+
+    def _pixels(self, rgb: np.ndarray) -> np.ndarray:
+        return to_array(self(from_array(rgb)))
+
+    def _stream(
+        self,
+        images: Iterable[Any],
+        lanes: int | None,
+        run: Callable[[Any, Any], Any],
+        alone: Callable[[Any], Any],
+    ) -> Iterator[Any]:
+        """``run(lane, image)`` for each image, in lanes; ``alone(image)`` for one lane."""
         cores = self.threads or _cores()
         lanes = lanes or min(2, cores)
         if lanes == 1:
             for image in images:
-                yield self(image)
+                yield alone(image)
             return
         idle = self._lane_queue(lanes, max(1, cores // lanes))
-        running: deque[Future[torch.Tensor]] = deque()
+        running: deque[Future[Any]] = deque()
 
-        def paint(image: torch.Tensor) -> torch.Tensor:
+        def paint(image: Any) -> Any:
             lane = idle.get()
             try:
-                return self._run(lane, image)
+                return run(lane, image)
             finally:
                 idle.put(lane)
 

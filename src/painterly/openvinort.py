@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import threading
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from painterly.onnxrt import GraphNet, installed, load_with, require
 from painterly.transform import NetSpec
 
 EXTRA = "pip install 'painterly[openvino]'"
+_DISPATCH = threading.Lock()
 
 
 class OpenVinoNet(GraphNet):
@@ -80,9 +82,17 @@ class OpenVinoNet(GraphNet):
         return [compiled.create_infer_request() for _ in range(lanes)]
 
     def _infer(self, lane: Any, image: np.ndarray) -> np.ndarray:
-        # the request's own output buffer, not a copy: _run copies its window out before
-        # the request serves anyone else
-        return lane.infer({0: image}, share_inputs=True, share_outputs=True)[0]
+        # OpenVINO's Python side (numpy in, numpy out) one lane at a time, the inference
+        # itself side by side: two lanes in its data dispatch at once once hung a video run
+        # for good (one held the GIL waiting for a C++ static the other was making, which
+        # waited for the GIL; seen once, 2026-12-03)
+        with _DISPATCH:
+            lane.start_async({0: image}, share_inputs=True)
+        lane.wait()
+        with _DISPATCH:
+            # the request's own output buffer, not a copy: the caller copies its window out
+            # before the request serves anyone else
+            return lane.get_output_tensor(0).data
 
 
 def load(path: str | os.PathLike, threads: int | None = None) -> Model:

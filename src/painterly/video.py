@@ -27,6 +27,7 @@ output is assembled (with the sound) only at the end. Memory does not grow with 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -43,6 +44,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from painterly import api, fast, flow, io, videoio
 from painterly.errors import InputError, InputNotice
@@ -113,13 +115,19 @@ def frame_schedule(steps: int, scales: int) -> tuple[int, int]:
     return coarse, steps - coarse
 
 
-# The previous result carried along the flow to this frame, and where the flow is trusted
-# (1, 1, H, W): computed in a thread while the engine starts on the frame, waited for on call.
-Carried = Callable[[], tuple[torch.Tensor, torch.Tensor]]
+# Frames travel as (H, W, 3) uint8 RGB pixels, from the decoder through the engine to the
+# encoder: as they are read and written, with no torch in the fast engine's loop (its
+# threads would spin beside the runtime's; docs/video.md). The optimisation engine makes
+# tensors of them.
+
+# The previous result carried along the flow to this frame (pixels), and where the flow is
+# trusted (H, W) float32: computed in a thread while the engine starts on the frame, waited
+# for on call.
+Carried = Callable[[], tuple[np.ndarray, np.ndarray]]
 
 
-# A frame as the reader gives it (index, frame fitted to --size, timestamp).
-Item = tuple[int, torch.Tensor, Any]
+# A frame as the reader gives it (index, pixels fitted to --size, timestamp).
+Item = tuple[int, np.ndarray, Any]
 
 
 class FastFrames:
@@ -131,22 +139,23 @@ class FastFrames:
 
     def ahead(self, items: Iterable[Item]) -> Iterator[tuple[Item, torch.Tensor | None]]:
         """Each item with the network's painting of its frame, painted in lanes a few frames
-        ahead (``onnxrt.GraphNet.stream``: 1.1 to 1.35x the frames per second of one frame
-        at a time on two cores) on ONNX Runtime or OpenVINO; on PyTorch, or from a frame so
-        large that it runs in tiles, None: :meth:`first` and :meth:`next` paint them."""
+        ahead (``onnxrt.GraphNet.stream_pixels``: 1.1 to 1.35x the frames per second of one
+        frame at a time on two cores) on ONNX Runtime or OpenVINO; on PyTorch, or from a
+        frame so large that it runs in tiles, None: :meth:`first` and :meth:`next` paint
+        them."""
         rest = iter(items)
         head = next(rest, None)
         if head is None:
             return
-        stream = getattr(self.model.net, "stream", None)  # a graph runtime's lanes
+        stream = getattr(self.model.net, "stream_pixels", None)  # a graph runtime's lanes
         held: list[Item] = []
-        if stream is not None and not fast.needs_tiles(self.model, head[1]):
+        if stream is not None and not self._tiled(head[1]):
             waiting: deque[Item] = deque()
 
-            def frames() -> Iterator[torch.Tensor]:
+            def frames() -> Iterator[np.ndarray]:
                 for item in itertools.chain([head], rest):
                     resized = item[1].shape != head[1].shape
-                    if resized and fast.needs_tiles(self.model, item[1]):
+                    if resized and self._tiled(item[1]):
                         held.append(item)  # this one and the rest, one by one
                         return
                     waiting.append(item)
@@ -159,20 +168,26 @@ class FastFrames:
         for item in itertools.chain(held, rest):
             yield item, None
 
-    def first(self, frame: torch.Tensor, painted: torch.Tensor | None = None) -> torch.Tensor:
-        return fast.apply(self.model, frame) if painted is None else painted
+    def _tiled(self, frame: np.ndarray) -> bool:
+        return fast.needs_tiles(self.model, torch.from_numpy(frame).permute(2, 0, 1)[None])
+
+    def first(self, frame: np.ndarray, painted: np.ndarray | None = None) -> np.ndarray:
+        if painted is not None:
+            return painted
+        return io.to_array(fast.apply(self.model, io.from_array(frame)))
 
     def next(
         self,
-        frame: torch.Tensor,
+        frame: np.ndarray,
         carried: Carried,
         temporal: float,
-        painted: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+        painted: np.ndarray | None = None,
+    ) -> np.ndarray:
         out = self.first(frame, painted)  # the flows are computed in a thread meanwhile
         warped, trust = carried()
         a = temporal * trust
-        return a * warped + (1 - a) * out
+        # a * warped + (1 - a) * out, rounded to uint8 (OpenCV, in one pass)
+        return flow.require_cv2().blendLinear(warped, out, a, 1 - a)
 
     def record(self) -> dict[str, Any]:
         return {"model": self.model.name, "model_record": self.model.record}
@@ -203,18 +218,21 @@ class OptimFrames:
         for item in items:
             yield item, None
 
-    def first(self, frame: torch.Tensor, painted: None = None) -> torch.Tensor:
+    def first(self, frame: np.ndarray, painted: None = None) -> np.ndarray:
         """``frame`` as a still, coarse to fine."""
-        (last,) = deque(self._prepare(frame).run(), maxlen=1)
-        return last.image()
+        (last,) = deque(self._prepare(io.from_array(frame)).run(), maxlen=1)
+        return io.to_array(last.image())
 
     def next(
-        self, frame: torch.Tensor, carried: Carried, temporal: float, painted: None = None
-    ) -> torch.Tensor:
-        job = self.job if self.job is not None else self._prepare(frame)  # resumed
-        warped, trust = carried()
+        self, frame: np.ndarray, carried: Carried, temporal: float, painted: None = None
+    ) -> np.ndarray:
+        image = io.from_array(frame)
+        job = self.job if self.job is not None else self._prepare(image)  # resumed
+        moved, trusted = carried()
         device = job.content.device
-        frame, warped, trust = frame.to(device), warped.to(device), trust.to(device)
+        frame = image.to(device)
+        warped = io.from_array(moved).to(device)
+        trust = torch.from_numpy(trusted)[None, None].to(device)
         coarse, fine = frame_schedule(self.steps, len(job.stages))
         fill = None
         if coarse:  # the frame's own coarse to fine: first at the still's next coarser scale
@@ -226,7 +244,7 @@ class OptimFrames:
             )  # fmt: skip
             fill = upscale(small, frame)
         last = job.stages[-1].targets
-        return self._descend(job, last, frame, warped, trust, temporal, fine, fill).cpu()
+        return io.to_array(self._descend(job, last, frame, warped, trust, temporal, fine, fill))
 
     @staticmethod
     def _descend(
@@ -339,7 +357,7 @@ class Work:
         """The result of the last finished frame (the warp's source when resuming)."""
         return self.folder / f"last_{self.frames:06d}.png"
 
-    def commit(self, segment: Path | None, frames: int, last: torch.Tensor) -> None:
+    def commit(self, segment: Path | None, frames: int, last: np.ndarray) -> None:
         """A finished segment: in place, with the last result frame and the frame count.
         The state file is the one commit point: it names only files already written."""
         before = self.last_path
@@ -348,7 +366,7 @@ class Work:
             segment.rename(final)
             self.segments.append(final.name)
         self.frames = frames
-        io.save_image(last, self.last_path)
+        io.save_image(Image.fromarray(last), self.last_path)
         state = {"key": self.key, "frames": frames, "segments": self.segments}
         io.write_atomic(self.folder / STATE, lambda fh: fh.write(json.dumps(state).encode()))
         if before != self.last_path:
@@ -401,44 +419,56 @@ def _run(
     encoder: videoio.Encoder | None = None
     segment: Path | None = None
     last_raw = previous[1] if previous else None
-    prev_gray = previous[0] if previous else None
     done = work.frames
     # Two helper threads beside the engine (OpenCV and PyAV release the GIL): the flows of a
-    # frame are computed while the engine paints it, and the frames are encoded (or saved)
-    # while the next ones are painted. Writes are waited for before each commit. The fast
-    # engine on a graph runtime also paints the next frames in its own lanes (engine.ahead).
+    # frame (from the input frames alone) are computed as soon as it is read, while the
+    # engine paints it or the ones before it; the frames are encoded (or saved) and the
+    # finished segments committed while the next ones are painted. The fast engine on a
+    # graph runtime also paints the next frames in its own lanes (engine.ahead), so every
+    # part of a frame but the warp and the blend runs ahead of them (docs/video.md).
     with ThreadPoolExecutor(1, "painterly-flow") as flows, Writer() as writer:
-        fitted = ((i, fit(frame, vs.size), pts) for i, frame, pts in reader.frames(work.frames))
-        for (index, frame, pts), painted in engine.ahead(fitted):
-            gray = flow.gray(frame)
-            if last_raw is None or vs.temporal == 0 or last_raw.shape != frame.shape:
+
+        def read() -> Iterator[Item]:
+            prev_gray = previous[0] if previous else None
+            for index, pixels, pts in reader.pixels(work.frames):
+                frame = fit(pixels, vs.size)
+                gray = flow.gray(frame)
+                motion = None
+                if vs.temporal > 0 and prev_gray is not None and prev_gray.shape == gray.shape:
+                    motion = flows.submit(_flows, estimator, gray, prev_gray, vs.flow_scale)
+                prev_gray = gray
+                yield index, frame, (pts, motion)
+
+        for (index, frame, (pts, motion)), painted in engine.ahead(read()):
+            if motion is None or last_raw is None or last_raw.shape != frame.shape:
                 raw = engine.first(frame, painted)  # the first frame, or frame by frame
             else:
-                motion = flows.submit(_motion, estimator, gray, prev_gray, last_raw, vs.flow_scale)
-                raw = engine.next(frame, motion.result, vs.temporal, painted)
-            shown = with_content_colour(raw, frame) if vs.preserve_color == "luminance" else raw
+                carried = functools.partial(_carry, motion, last_raw)
+                raw = engine.next(frame, carried, vs.temporal, painted)
+            shown = _content_colour(raw, frame) if vs.preserve_color == "luminance" else raw
             if to_folder:
                 output.mkdir(exist_ok=True)
-                writer.submit(io.save_image, shown, output / videoio.FRAME_NAME.format(index))
+                path = output / videoio.FRAME_NAME.format(index)
+                writer.submit(io.save_image, Image.fromarray(shown), path)
             else:
                 if encoder is None:
                     segment = work.folder / f"seg_{index:06d}.part.mp4"
                     encoder = _encoder(segment, info, shown, vs, first=index == 0)
                 writer.submit(encoder.write, shown, pts if pts is not None else index)
             done = index + 1
-            last_raw, prev_gray = raw, gray
+            last_raw = raw
             if to_folder or done % vs.segment == 0:
                 if encoder is not None:
                     writer.submit(encoder.close)
                     encoder = None
-                writer.wait()
-                work.commit(None if to_folder else segment, done, last_raw)
+                writer.submit(work.commit, None if to_folder else segment, done, last_raw)
+                writer.wait(keep=vs.segment + 2)  # a segment behind at most: memory is bounded
             if on_frame is not None:
                 on_frame(Progress(index, info.frames, time.perf_counter() - began))
         if encoder is not None:
             writer.submit(encoder.close)
-            writer.wait()
-            work.commit(segment, done, last_raw)
+            writer.submit(work.commit, segment, done, last_raw)
+        writer.wait()
     if done == 0:
         raise InputError(f"{reader.path}: has no frames")
     if not to_folder:
@@ -447,30 +477,37 @@ def _run(
     work.remove()
 
 
-def _motion(
-    estimator: flow.Flow,
-    gray: np.ndarray,
-    prev_gray: np.ndarray,
-    last: torch.Tensor,
-    scale: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The previous result ``last`` warped to this frame, and the flow's trust mask; the
-    flows and their check at ``scale`` of the frame's size, enlarged to it."""
+def _content_colour(pixels: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """``pixels``' brightness with ``frame``'s colours (``--preserve-color luminance``)."""
+    return io.to_array(with_content_colour(io.from_array(pixels), io.from_array(frame)))
+
+
+def _flows(
+    estimator: flow.Flow, gray: np.ndarray, prev_gray: np.ndarray, scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The flow from this frame back to the previous one and where it is trusted, at the
+    frame's size; the flows and their check made at ``scale`` of it and enlarged."""
     small, prev_small = flow.shrink(gray, scale), flow.shrink(prev_gray, scale)
     back, trust = estimator.trusted(small, prev_small)
     h, w = gray.shape
-    back, trust = flow.enlarge(back, h, w, True), flow.enlarge(trust, h, w, False)
-    return flow.warp(last, back), torch.from_numpy(trust)[None, None]
+    return flow.enlarge(back, h, w, True), flow.enlarge(trust, h, w, False)
+
+
+def _carry(motion: Future[tuple[np.ndarray, np.ndarray]], last: np.ndarray) -> Any:
+    """The previous result ``last`` warped to this frame, and the trust (:data:`Carried`)."""
+    back, trust = motion.result()
+    return flow.warp_pixels(last, back), trust
 
 
 def _encoder(
-    segment: Path, info: videoio.VideoInfo, shown: torch.Tensor, vs: VideoSettings, first: bool
+    segment: Path, info: videoio.VideoInfo, shown: np.ndarray, vs: VideoSettings, first: bool
 ) -> videoio.Encoder:
-    size = videoio.even_size(shown.shape[-1], shown.shape[-2])
-    if first and size != (shown.shape[-1], shown.shape[-2]):
+    height, width = shown.shape[:2]
+    size = videoio.even_size(width, height)
+    if first and size != (width, height):
         warnings.warn(
             InputNotice(
-                f"frames of {shown.shape[-1]}x{shown.shape[-2]} are cut to "
+                f"frames of {width}x{height} are cut to "
                 f"{size[0]}x{size[1]}: yuv420 video needs even sides"
             ),
             stacklevel=3,
@@ -479,19 +516,32 @@ def _encoder(
 
 
 class Writer:
-    """Encodes or saves frames in one thread, in order; :meth:`wait` returns when all that
-    was submitted is written, and raises what a write raised."""
+    """Encodes, saves and commits in one thread, in order; after a task fails, the ones
+    submitted after it are skipped (no commit of a segment whose frames were not written).
+    :meth:`wait` returns when all that was submitted is done, and raises what failed."""
 
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(1, "painterly-write")
         self._pending: list[Future[Any]] = []
+        self._failed = False
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._pending.append(self._pool.submit(fn, *args))
+        self._pending.append(self._pool.submit(self._do, fn, *args))
 
-    def wait(self) -> None:
-        pending, self._pending = self._pending, []
-        for future in pending:
+    def _do(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._failed:
+            return None
+        try:
+            return fn(*args)
+        except BaseException:
+            self._failed = True
+            raise
+
+    def wait(self, keep: int = 0) -> None:
+        """Wait for all but the last ``keep`` tasks submitted (raising what failed)."""
+        cut = max(0, len(self._pending) - keep)
+        done, self._pending = self._pending[:cut], self._pending[cut:]
+        for future in done:
             future.result()
 
     def __enter__(self) -> Writer:
@@ -503,19 +553,21 @@ class Writer:
 
 def _resume_point(
     reader: videoio.Reader, work: Work, vs: VideoSettings
-) -> tuple[np.ndarray, torch.Tensor] | None:
+) -> tuple[np.ndarray, np.ndarray] | None:
     """(the previous input frame's gray, the last result) when resuming; None at the start."""
     if work.frames == 0 or not work.last_path.is_file():
         work.frames, work.segments = 0, []
         return None
-    for _, frame, _ in reader.frames(work.frames - 1):
-        return flow.gray(fit(frame, vs.size)), io.load_image(work.last_path)
+    for _, frame, _ in reader.pixels(work.frames - 1):
+        return flow.gray(fit(frame, vs.size)), io.to_array(io.load_image(work.last_path))
     return None
 
 
-def fit(frame: torch.Tensor, size: int | None) -> torch.Tensor:
-    """A frame with its long side at ``size`` (None: as it is)."""
-    return frame if size is None or max(frame.shape[-2:]) == size else resize_long_side(frame, size)
+def fit(frame: np.ndarray, size: int | None) -> np.ndarray:
+    """A frame's pixels with its long side at ``size`` (None: as they are)."""
+    if size is None or max(frame.shape[:2]) == size:
+        return frame
+    return io.to_array(resize_long_side(io.from_array(frame), size))
 
 
 def frames_per_segment(rate: float, optimise: bool) -> int:

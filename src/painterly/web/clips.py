@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from fastapi import HTTPException
 
-from painterly import fast, video, videoio
+from painterly import fast, io, video, videoio
 from painterly.errors import InputError
 from painterly.image import with_content_colour
 from painterly.web.instant import COLOURS, bundled_model, form_choice, form_number
@@ -173,20 +174,20 @@ class _Cancelled(Exception):
 class _Shown(video.FastFrames):
     """The fast engine, keeping its last frame (and the photo it came from) for the preview."""
 
-    last: tuple[torch.Tensor, torch.Tensor] | None = None
+    last: tuple[np.ndarray, np.ndarray] | None = None
 
-    def first(self, frame: torch.Tensor, painted: torch.Tensor | None = None) -> torch.Tensor:
+    def first(self, frame: np.ndarray, painted: np.ndarray | None = None) -> np.ndarray:
         out = super().first(frame, painted)
         self.last = (out, frame)
         return out
 
     def next(
         self,
-        frame: torch.Tensor,
+        frame: np.ndarray,
         carried: video.Carried,
         temporal: float,
-        painted: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+        painted: np.ndarray | None = None,
+    ) -> np.ndarray:
         out = super().next(frame, carried, temporal, painted)
         self.last = (out, frame)
         return out
@@ -254,7 +255,7 @@ def _reporter(
         }
         last = engine.last
         if last is not None and (not left or time.monotonic() - shown >= task.preview_interval):
-            out, frame = last
+            out, frame = (io.from_array(pixels) for pixels in last)
             if vs.preserve_color == "luminance":
                 out = with_content_colour(out, frame)
             save_preview(task, upright(out, rotation))
