@@ -469,3 +469,20 @@ def test_frames_are_encoded_from_pixels_as_from_images(tmp_path):
         )
         assert diff[:36].max() <= 1  # luma
     assert diff[36:].max() <= 3  # chroma, of the smooth picture
+
+
+def test_the_last_finished_frame_is_kept_as_pixels_and_an_older_runs_png_still_read(tmp_path):
+    out = tmp_path / "out.mp4"
+    work = video.Work(out, "k")
+    assert work.last() is None
+    pixels = np.random.default_rng(0).integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    work.commit(None, 3, pixels)
+    assert work.last_path.name == "last_000003.npy"
+    assert np.array_equal(video.Work(out, "k").last(), pixels)
+    work.commit(None, 5, pixels[::-1])
+    assert [p.name for p in work.folder.glob("last_*")] == ["last_000005.npy"]
+    work.last_path.unlink()  # a run of an earlier version kept a PNG
+    io.save_image(io.from_array(pixels), work.last_path.with_suffix(".png"))
+    assert np.array_equal(work.last(), pixels)
+    work.last_path.write_bytes(b"torn")  # unreadable: the run starts afresh
+    assert work.last() is None
