@@ -137,11 +137,13 @@ def fast_part(args: argparse.Namespace, work: Path) -> list[str]:
             "--flow-scale",
             "1",
         ],
-        "temporal 0.6, real time (--flow fast --preset ultrafast)": [
+        "temporal 0.6, real time (--flow fast --flow-scale 0.25 --preset ultrafast)": [
             "--temporal",
             "0.6",
             "--flow",
             "fast",
+            "--flow-scale",
+            "0.25",
             "--preset",
             "ultrafast",
         ],

@@ -61,13 +61,6 @@ def check_preset(codec: str, preset: str | None) -> None:
         raise InputError(f"--preset {preset}: only for {' and '.join(sorted(PRESET_CODECS))}")
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def require_av() -> Any:
     try:
         import av
@@ -330,10 +323,6 @@ class Encoder:
             options["b:v"] = "0"
         if codec == "libx264":
             options["x264-params"] = "repeat-headers=1"
-            # half the cores: the frames are painted on the others. x264's own threads
-            # cost more in all (on two cores, one thread: a quarter less CPU at medium,
-            # docs/video.md), and the painting keeps every core busy
-            options["threads"] = str(max(1, _cores() // 2))
         if preset:
             options["preset"] = preset
         options.update(QUIET.get(codec, {}))
