@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -445,9 +446,9 @@ def test_the_writer_waits_for_all_but_the_newest_tasks():
 
 
 def test_frames_are_encoded_from_pixels_as_from_images(tmp_path):
-    """The encoder takes uint8 pixels (a video's frames) or images in [0, 1], alike. OpenCV
-    makes the YUV 4:2:0: FFmpeg's luma to a level; its chroma a plain 2x2 mean, where
-    FFmpeg filters a little wider, half a pixel aside (on a smooth picture, within 3)."""
+    """The encoder takes uint8 pixels (a video's frames) or images in [0, 1], alike. Its
+    YUV 4:2:0 has FFmpeg's luma to a level and each 2x2 block's mean chroma, near FFmpeg's
+    own filter (not OpenCV's top-left sample, which aliases)."""
     av = pytest.importorskip("av")
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (36, 48, 3), dtype=np.uint8)
@@ -459,16 +460,16 @@ def test_frames_are_encoded_from_pixels_as_from_images(tmp_path):
         encoder.close()
     decoded = [next(iter(videoio.Reader(p).pixels()))[1] for p in paths]
     assert np.array_equal(decoded[0], decoded[1])
-    cv2 = flow.require_cv2()
     ys, xs = np.mgrid[0:36, 0:48]
     smooth = np.stack([xs * 5, ys * 7, 255 - xs * 3], axis=-1).astype(np.uint8)
-    for picture in (pixels, smooth):
+    for picture, chroma in ((pixels, 8), (smooth, 2)):
         ffmpeg = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(format="yuv420p")
-        diff = np.abs(
-            ffmpeg.to_ndarray().astype(int) - cv2.cvtColor(picture, cv2.COLOR_RGB2YUV_I420)
-        )
+        diff = np.abs(ffmpeg.to_ndarray().astype(int) - videoio.yuv420(picture))
         assert diff[:36].max() <= 1  # luma
-    assert diff[36:].max() <= 3  # chroma, of the smooth picture
+        assert diff[36:].mean() <= chroma  # each 2x2 block's mean (its top-left: 30 on noise)
+    blocks = np.repeat(np.repeat(pixels[::2, ::2], 2, 0), 2, 1)  # flat 2x2 blocks: exact
+    cv2 = flow.require_cv2()
+    assert np.array_equal(videoio.yuv420(blocks), cv2.cvtColor(blocks, cv2.COLOR_RGB2YUV_I420))
 
 
 def test_the_last_finished_frame_is_kept_as_pixels_and_an_older_runs_png_still_read(tmp_path):
@@ -484,5 +485,17 @@ def test_the_last_finished_frame_is_kept_as_pixels_and_an_older_runs_png_still_r
     work.last_path.unlink()  # a run of an earlier version kept a PNG
     io.save_image(io.from_array(pixels), work.last_path.with_suffix(".png"))
     assert np.array_equal(work.last(), pixels)
-    work.last_path.write_bytes(b"torn")  # unreadable: the run starts afresh
+    work.last_path.with_suffix(".png").write_bytes(b"not a png")
     assert work.last() is None
+    for torn in (b"torn", b""):  # unreadable: the run starts afresh
+        work.last_path.write_bytes(torn)
+        assert work.last() is None
+
+
+def test_the_command_says_how_many_frames_it_painted_and_how_fast(clip, tmp_path, capsys):
+    out = tmp_path / "o.mp4"
+    assert cli.main(["video", str(clip), "-o", str(out), *FAST[:-1]]) == 0
+    said = capsys.readouterr().err
+    assert re.search(r"wrote .*o\.mp4: 8 frames in [\d.]+ s, [\d.]+ frames/s \(the whole", said)
+    assert cli.main(["video", str(clip), "-o", str(out), *FAST]) == 0  # -q: nothing said
+    assert "frames/s" not in capsys.readouterr().err

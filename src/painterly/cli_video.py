@@ -144,15 +144,15 @@ def cmd_video(argv: list[str]) -> int:
     key = video.fingerprint(source, record, vs)
     done = video.Work.peek(output, key)  # a resumed run's bar starts where it left off
     bar = progress_bar(reader.info.frames or 0, args.quiet, initial=done, unit="frame")
-    last: list[video.Progress] = []
-
-    def on_frame(progress: video.Progress) -> None:
-        last[:] = [progress]
-        if bar is not None:
-            bar.update(1)
-
     try:
-        video.run(reader, engine, output, vs, key, on_frame=on_frame)
+        pace = video.run(
+            reader,
+            engine,
+            output,
+            vs,
+            key,
+            on_frame=(lambda _: bar.update(1)) if bar is not None else None,
+        )
     except KeyboardInterrupt:
         say("interrupted; run the same command again to continue from the last finished frames")
         raise
@@ -160,18 +160,18 @@ def cmd_video(argv: list[str]) -> int:
         if bar is not None:
             bar.close()
     if not args.quiet:
-        say(f"wrote {output}" + (_pace(last[0], done, began) if last else ""))
+        say(f"wrote {output}" + (_pace(pace, began) if pace.frames else ""))
     return EXIT_OK
 
 
-def _pace(last: Any, resumed: int, began: float) -> str:
+def _pace(pace: Any, began: float) -> str:
     """How fast the frames went: those painted in this run over the seconds of the frame
-    loop (decoding, painting and encoding: what a progress bar's rate shows), and the whole
-    command (with the start-up: loading the model, and torch, OpenVINO, PyAV)."""
-    frames = last.frame + 1 - resumed
+    loop (decoding, painting, encoding to the last frame written), and the whole command
+    (with the start-up: loading torch, OpenVINO and PyAV, the model, the sound's copy)."""
+    rate = pace.frames / max(pace.seconds, 1e-9)
     return (
-        f": {frames} frames in {last.seconds:.1f} s, {frames / max(last.seconds, 1e-9):.1f} "
-        f"frames/s (the whole command {time.perf_counter() - began:.1f} s)"
+        f": {pace.frames} frames in {pace.seconds:.1f} s, {rate:.1f} frames/s (the whole "
+        f"command {time.perf_counter() - began:.1f} s)"
     )
 
 

@@ -115,10 +115,9 @@ class GraphNet(abc.ABC):
         as ``io.to_array`` of the image's stylisation (rounded, clamped)."""
         x = np.divide(rgb.transpose(2, 0, 1)[None], np.float32(255), dtype=np.float32)
         x, window = frame_array(x, self.border)
-        out = self._infer(lane, np.ascontiguousarray(x))[window][0].transpose(1, 2, 0)
-        levels = np.multiply(out, np.float32(255))
+        levels = np.multiply(self._infer(lane, np.ascontiguousarray(x))[window][0], np.float32(255))
         np.clip(levels, 0, 255, out=levels)
-        return np.rint(levels, out=levels).astype(np.uint8)
+        return np.ascontiguousarray(np.rint(levels, out=levels).astype(np.uint8).transpose(1, 2, 0))
 
     def stream(
         self, images: Iterable[torch.Tensor], lanes: int | None = None
@@ -135,8 +134,9 @@ class GraphNet(abc.ABC):
     def stream_pixels(
         self, images: Iterable[np.ndarray], lanes: int | None = None
     ) -> Iterator[np.ndarray]:
-        """:meth:`stream` from and to ``(H, W, 3)`` uint8 pixels (a video's frames): no
-        torch between the decoder, the runtime and the encoder (docs/video.md)."""
+        """:meth:`stream` from and to ``(H, W, 3)`` uint8 pixels (a video's frames): in
+        lanes, no torch between the decoder, the runtime and the encoder (docs/video.md);
+        one lane goes through :meth:`__call__`'s tensors."""
         return self._stream(images, lanes, self._run_pixels, self._pixels)
 
     def _pixels(self, rgb: np.ndarray) -> np.ndarray:

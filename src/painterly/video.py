@@ -121,8 +121,8 @@ def frame_schedule(steps: int, scales: int) -> tuple[int, int]:
 # tensors of them.
 
 # The previous result carried along the flow to this frame (pixels), and where the flow is
-# trusted (H, W) float32: computed in a thread while the engine starts on the frame, waited
-# for on call.
+# trusted (H, W) float32: the flows computed ahead in a thread (waited for on call), the
+# warp made on call.
 Carried = Callable[[], tuple[np.ndarray, np.ndarray]]
 
 
@@ -137,7 +137,7 @@ class FastFrames:
     def __init__(self, model: Any) -> None:
         self.model = model
 
-    def ahead(self, items: Iterable[Item]) -> Iterator[tuple[Item, torch.Tensor | None]]:
+    def ahead(self, items: Iterable[Item]) -> Iterator[tuple[Item, np.ndarray | None]]:
         """Each item with the network's painting of its frame, painted in lanes a few frames
         ahead (``onnxrt.GraphNet.stream_pixels``: 1.1 to 1.35x the frames per second of one
         frame at a time on two cores) on ONNX Runtime or OpenVINO; on PyTorch, or from a
@@ -297,6 +297,15 @@ class Progress:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Pace:
+    """What a run painted: the frames of this run (a resumed run's earlier ones not
+    counted) and the seconds from the start of its frame loop to the last one written."""
+
+    frames: int
+    seconds: float
+
+
 def fingerprint(source: Path, engine: dict[str, Any], vs: VideoSettings) -> str:
     """What a resumed run must share with the one that started: the clip's bytes (size and
     time; for a folder, of every file in it), the engine and the settings."""
@@ -366,8 +375,11 @@ class Work:
             pixels = np.load(self.last_path, allow_pickle=False)
         except FileNotFoundError:
             older = self.last_path.with_suffix(".png")
-            return io.to_array(io.load_image(older)) if older.is_file() else None
-        except (OSError, ValueError):
+            try:
+                return io.to_array(io.load_image(older)) if older.is_file() else None
+            except InputError:
+                return None
+        except (OSError, ValueError, EOFError):
             return None
         ok = pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3
         return pixels if ok else None
@@ -398,7 +410,7 @@ def run(
     vs: VideoSettings,
     key: str,
     on_frame: Callable[[Progress], None] | None = None,
-) -> Path:
+) -> Pace:
     """Stylise every frame of ``reader`` into ``output`` (a video file, with the sound, or a
     folder of frames), resuming a run with the same ``key`` from its work folder."""
     to_folder = output.is_dir() or not output.suffix
@@ -411,18 +423,14 @@ def run(
             )
     folder = work_folder(output)
     lock = folder.with_name(folder.name + ".lock")
-    cv2 = flow.require_cv2()
-    threads = cv2.getNumThreads()
-    # OpenCV one thread a call: the run's own threads already keep every core busy, and
-    # OpenCV's pool beside them cost 5% of the frames/s on two cores (docs/video.md)
-    cv2.setNumThreads(1)
-    try:
-        with io.Exclusive(lock, f"{output}: another painterly video is writing it"):
-            _run(reader, engine, output, vs, key, on_frame, to_folder)
-    finally:
-        cv2.setNumThreads(threads)
+    # OpenCV one thread a call, from the first run on (only the video runs use OpenCV): the
+    # run's own threads keep every core busy, and OpenCV's pool beside them cost 5% of the
+    # frames/s on two cores (docs/video.md); left so, as runs may overlap in the studio
+    flow.require_cv2().setNumThreads(1)
+    with io.Exclusive(lock, f"{output}: another painterly video is writing it"):
+        pace = _run(reader, engine, output, vs, key, on_frame, to_folder)
     lock.unlink(missing_ok=True)
-    return output
+    return pace
 
 
 def _run(
@@ -433,7 +441,7 @@ def _run(
     key: str,
     on_frame: Callable[[Progress], None] | None,
     to_folder: bool,
-) -> None:
+) -> Pace:
     began = time.perf_counter()
     work = Work(output, key)
     estimator = flow.Flow(vs.flow)
@@ -442,7 +450,7 @@ def _run(
     encoder: videoio.Encoder | None = None
     segment: Path | None = None
     last_raw = previous[1] if previous else None
-    done = work.frames
+    done = start = work.frames
     # Two helper threads beside the engine (OpenCV and PyAV release the GIL): the flows of a
     # frame (from the input frames alone) are computed as soon as it is read, while the
     # engine paints it or the ones before it; the frames are encoded (or saved) and the
@@ -492,12 +500,14 @@ def _run(
             writer.submit(encoder.close)
             writer.submit(work.commit, segment, done, last_raw)
         writer.wait()
+    seconds = time.perf_counter() - began  # the loop, its last frames written
     if done == 0:
         raise InputError(f"{reader.path}: has no frames")
     if not to_folder:
         segments = [work.folder / name for name in work.segments]
         videoio.assemble(segments, output, info, reader.path if info.audio else None)
     work.remove()
+    return Pace(done - start, seconds)
 
 
 def _content_colour(pixels: np.ndarray, frame: np.ndarray) -> np.ndarray:
@@ -541,7 +551,8 @@ def _encoder(
 class Writer:
     """Encodes, saves and commits in one thread, in order; after a task fails, the ones
     submitted after it are skipped (no commit of a segment whose frames were not written).
-    :meth:`wait` returns when all that was submitted is done, and raises what failed."""
+    :meth:`wait` returns when all that was submitted is done (all but the newest ``keep``),
+    and raises what failed."""
 
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(1, "painterly-write")
@@ -608,6 +619,7 @@ __all__ = [
     "DEFAULT_TEMPORAL",
     "FastFrames",
     "OptimFrames",
+    "Pace",
     "Progress",
     "VideoSettings",
     "Work",

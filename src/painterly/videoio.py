@@ -331,14 +331,11 @@ class Encoder:
 
     def write(self, image: torch.Tensor | np.ndarray, pts: int) -> None:
         """One frame, ``(1, 3, H, W)`` in [0, 1] or ``(H, W, 3)`` uint8 pixels, cut to the
-        encoder's size. OpenCV makes its YUV 4:2:0 in a sixth of the time FFmpeg's swscale
-        takes (docs/video.md): the same BT.601 studio-range luma, to a level; the chroma a
-        2x2 mean, where swscale's filter reaches a little wider (0.13 levels apart on
-        average on a frame of the demo clip)."""
-        av, cv2 = require_av(), require_cv2()
+        encoder's size (:func:`yuv420`)."""
+        av = require_av()
         width, height = self.size
         rgb = image if isinstance(image, np.ndarray) else io.to_array(image)
-        yuv = cv2.cvtColor(np.ascontiguousarray(rgb[:height, :width]), cv2.COLOR_RGB2YUV_I420)
+        yuv = yuv420(np.ascontiguousarray(rgb[:height, :width]))
         frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         frame.pts = pts
         frame.time_base = self.info.time_base
@@ -349,6 +346,20 @@ class Encoder:
         for packet in self._stream.encode(None):
             self._out.mux(packet)
         self._out.close()
+
+
+def yuv420(rgb: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` uint8 RGB of even sides as planar YUV 4:2:0 ``(3H/2, W)``, BT.601
+    studio range: FFmpeg's swscale levels (the luma to a level), in a quarter of its time
+    (docs/video.md). OpenCV's own conversion takes each 2x2 block's top-left chroma, which
+    aliases on fine coloured strokes; here the chroma is the block's mean."""
+    cv2 = require_cv2()
+    height, width = rgb.shape[:2]
+    yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+    mean = cv2.resize(rgb, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+    blocks = cv2.resize(mean, (width, height), interpolation=cv2.INTER_NEAREST)
+    yuv[height:] = cv2.cvtColor(blocks, cv2.COLOR_RGB2YUV_I420)[height:]
+    return yuv
 
 
 def assemble(segments: list[Path], output: Path, info: VideoInfo, audio: Path | None) -> Path:
@@ -437,4 +448,5 @@ __all__ = [
     "check_output",
     "even_size",
     "require_av",
+    "yuv420",
 ]
