@@ -105,17 +105,21 @@ class GraphNet(abc.ABC):
         """The graph's output for a framed ``(N, 3, H, W)`` array, on one lane."""
 
     def _run(self, lane: Any, image: torch.Tensor) -> torch.Tensor:
-        x = image.detach().to("cpu", torch.float32).numpy()
+        return torch.from_numpy(
+            self._framed(lane, image.detach().to("cpu", torch.float32).numpy()).copy()
+        )
+
+    def _framed(self, lane: Any, x: np.ndarray) -> np.ndarray:
+        """The graph's output for ``(N, 3, H, W)`` float32 ``x``, framed and cropped back
+        (the lane's own buffer: copy what is kept before the lane serves anyone else)."""
         x, window = frame_array(x, self.border)
-        out = self._infer(lane, np.ascontiguousarray(x))
-        return torch.from_numpy(out[window].copy())
+        return self._infer(lane, np.ascontiguousarray(x))[window]
 
     def _run_pixels(self, lane: Any, rgb: np.ndarray) -> np.ndarray:
         """:meth:`_run` from and to ``(H, W, 3)`` uint8 pixels, in numpy: the same levels
         as ``io.to_array`` of the image's stylisation (rounded, clamped)."""
         x = np.divide(rgb.transpose(2, 0, 1)[None], np.float32(255), dtype=np.float32)
-        x, window = frame_array(x, self.border)
-        levels = np.multiply(self._infer(lane, np.ascontiguousarray(x))[window][0], np.float32(255))
+        levels = np.multiply(self._framed(lane, x)[0], np.float32(255))
         np.clip(levels, 0, 255, out=levels)
         return np.ascontiguousarray(np.rint(levels, out=levels).astype(np.uint8).transpose(1, 2, 0))
 
