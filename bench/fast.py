@@ -171,7 +171,9 @@ def optimisation_ratio() -> str:
 
 def report(rows: list[str], ratio: str, args: argparse.Namespace) -> str:
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    cpu = platform.processor() or platform.machine()
+    from perf import cpu_model
+
+    cpu = f"{cpu_model()}, {platform.machine()}"
     return "\n".join(
         [
             f"## {when}: `python bench/fast.py` (feed-forward networks)",

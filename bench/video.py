@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import re
 import statistics
@@ -241,12 +242,15 @@ def main() -> int:
             rows += fast_part(args, Path(tmp))
         if "optimise" in args.parts:
             rows += optimise_part(args, Path(tmp))
+    from perf import cpu_model
+
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     text = "\n".join(
         [
             f"## {when}: `python bench/video.py --parts {args.parts}`",
             "",
-            f"{platform.machine()}, 2 cores; {CLIP.name} (640x360, 24 fps, 240 frames), "
+            f"{cpu_model()}, {os.cpu_count()} cores ({platform.machine()}); {CLIP.name} "
+            "(640x360, 24 fps, 240 frames), "
             "starry_night. Warping error x 1e-3 (lower: steadier); content: relu4_2 distance to "
             "the input frame; style: independent distance to the painting (lower: closer).",
             "",
