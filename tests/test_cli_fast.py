@@ -83,10 +83,13 @@ def test_train_refuses_bad_arguments(images, photos, tmp_path, capsys):
     assert _train(images, photos, tmp_path / "m.safetensors", "--resume") == 2
     assert _train(images, photos, tmp_path / "m.safetensors", "--arch", "xl") == 2
     assert _train(images, photos, tmp_path / "m.safetensors", "--weights", "none.pth") == 2
+    colour = ("--preserve-color", "luminance")
+    assert _train(images, photos, tmp_path / "m.safetensors", *colour) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
     assert "no readable images" in err[0] and "ends in .safetensors" in err[1]
     assert "no checkpoint" in err[2] and "architecture='xl'" in err[3]
     assert "none.pth" in err[4] and "weights='none.pth'" not in err[4]  # a file, looked for
+    assert "--preserve-color" in err[5] and "'luminance'" in err[5] and "painting" in err[5]
     assert "Traceback" not in "".join(err)
 
 

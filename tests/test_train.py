@@ -130,3 +130,50 @@ def test_bad_options_and_inputs(extractor, photos, style):
             TINY,
             device=torch.device("cpu"),
         )
+
+
+def test_painting_colours_train_on_the_photos_recoloured_with_the_paintings_palette(
+    extractor, photos, style
+):
+    """--preserve-color painting: the content targets are the same crops of the photo
+    recoloured with the painting's colour statistics; the network still sees the photo."""
+    from painterly.image import match_colour_statistics
+
+    plain = _trainer(extractor, photos, style)
+    painted = Trainer(
+        extractor,
+        photos,
+        style,
+        Settings(preserve_color="painting"),
+        TINY,
+        device=torch.device("cpu"),
+    )
+    recoloured = match_colour_statistics(painted.photos[0], style[0][0])
+    crops, targets = painted._crops()
+    assert torch.equal(crops, plain.batch())  # the same draws, the same crops
+    assert not torch.allclose(crops, targets, atol=0.05)
+    # each target is a window of the recoloured photo (flipped or not)
+    size = TINY.crop
+    for crop, target in zip(crops, targets, strict=True):
+        found = False
+        for top in range(recoloured.shape[-2] - size + 1):
+            for left in range(recoloured.shape[-1] - size + 1):
+                window = recoloured[0, :, top : top + size, left : left + size]
+                source = painted.photos[0][0, :, top : top + size, left : left + size]
+                for flip in (False, True):
+                    w, s = (window.flip(-1), source.flip(-1)) if flip else (window, source)
+                    if torch.equal(s, crop) and torch.equal(w, target):
+                        found = True
+        assert found
+    # its mean colour is the painting's, not the photo's
+    palette = style[0][0].mean(dim=(-2, -1))
+    assert torch.allclose(recoloured.mean(dim=(-2, -1)), palette, atol=0.03)
+    with pytest.raises(InputError, match="histogram is an option of 'painterly apply'"):
+        Trainer(
+            extractor,
+            photos,
+            style,
+            Settings(preserve_color="histogram"),
+            TINY,
+            device=torch.device("cpu"),
+        )

@@ -28,7 +28,7 @@ from painterly.console import (
 )
 from painterly.errors import InputError
 from painterly.inputs import Inputs
-from painterly.settings import DEVICES, WEIGHT_SOURCES, Settings, TrainOptions
+from painterly.settings import DEVICES, TRAIN_COLOUR_MODES, WEIGHT_SOURCES, Settings, TrainOptions
 
 # The loss settings a training run takes (the rest are the optimisation engine's).
 TRAIN_SETTINGS = [
@@ -71,6 +71,13 @@ def build_train_parser() -> argparse.ArgumentParser:
     )
     add_setting_flags(p, TRAIN_SETTINGS)
     p.add_argument(
+        "--preserve-color",
+        choices=TRAIN_COLOUR_MODES,
+        default=argparse.SUPPRESS,
+        help="painting: the content loss sees each photo recoloured with the painting's "
+        "palette, so the network repaints the photo's colours too (default: none)",
+    )
+    p.add_argument(
         "--preview-every",
         type=int,
         default=DEFAULT_PREVIEW_EVERY,
@@ -107,7 +114,7 @@ def cmd_train(argv: list[str]) -> int:
     else:
         if ck.exists():
             raise InputError(f"{ck} exists: add --resume to continue that run, or remove it")
-        given = {k: v for k, v in vars(args).items() if k in TRAIN_SETTINGS}
+        given = {k: v for k, v in vars(args).items() if k in (*TRAIN_SETTINGS, "preserve_color")}
         weights_file = None
         if given.get("weights") is not None and given["weights"] not in WEIGHT_SOURCES:
             weights_file = given.pop("weights")  # a file: an input, not a setting

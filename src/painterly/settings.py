@@ -31,6 +31,8 @@ POOLINGS: tuple[str, ...] = ("max", "avg")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 COLOR_MODES: tuple[str, ...] = ("none", "luminance", "histogram", "painting")
+# The colour modes a training takes: the others act on one photo at a time (at apply)
+TRAIN_COLOUR_MODES: tuple[str, ...] = ("none", "painting")
 STYLE_STATS: tuple[str, ...] = ("gram", "meancov")
 ARCHITECTURE_NAMES: tuple[str, ...] = ("rt", "hq")  # transform.ARCHITECTURES
 WEIGHT_FILE_SUFFIXES: tuple[str, ...] = (".pth", ".pt", ".safetensors")
@@ -430,4 +432,4 @@ class TrainOptions:
 
 _HINTS = typing.get_type_hints(Settings)
 
-__all__ = ["LAYERS", "InputError", "InputNotice", "Settings", "TrainOptions"]
+__all__ = ["LAYERS", "TRAIN_COLOUR_MODES", "InputError", "InputNotice", "Settings", "TrainOptions"]

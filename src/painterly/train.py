@@ -17,9 +17,9 @@ import torch
 
 from painterly.errors import InputError, NumericsError
 from painterly.features import VGGFeatures
-from painterly.image import fit_size, resize, resize_long_side
+from painterly.image import fit_size, match_colour_statistics, resize, resize_long_side
 from painterly.objective import Objective, feature_pass, style_targets
-from painterly.settings import Settings, TrainOptions
+from painterly.settings import TRAIN_COLOUR_MODES, Settings, TrainOptions
 from painterly.transform import NetSpec, TransformNet, build
 
 WARMUP = 0.05  # share of the steps over which the learning rate rises from 0
@@ -73,14 +73,22 @@ class Trainer:
     ) -> None:
         if not photos:
             raise InputError("no photos to train on")
-        if settings.preserve_color != "none":
+        if settings.preserve_color not in TRAIN_COLOUR_MODES:
             raise InputError(
-                "train: --preserve-color is an option of 'painterly apply', not of training"
+                f"train: --preserve-color {settings.preserve_color} is an option of 'painterly "
+                f"apply', not of training (training takes {', '.join(TRAIN_COLOUR_MODES)})"
             )
         self.options, self.device, self.autocast = options, device, autocast
         self.photos = [_fit_photo(p, options) for p in photos]
         style_side = max(1, round(options.photo_side * settings.style_scale))
         scaled = [(resize_long_side(img, style_side).to(device), w) for img, w in styles]
+        # 'painting': the content loss sees each photo recoloured with the painting's palette
+        # (the heaviest painting's colour mean and covariance), as the optimisation engine's
+        # mode of that name does, so the network learns to repaint the photo's colours too
+        self.targets = self.photos
+        if settings.preserve_color == "painting":
+            palette = max(styles, key=lambda sw: sw[1])[0]
+            self.targets = [match_colour_statistics(p, palette) for p in self.photos]
         targets = style_targets(feature_pass(extractor, autocast), scaled, settings)
         self.objective = Objective(extractor, targets, settings, autocast)
         with torch.random.fork_rng(devices=[]):  # the initial weights, from the seed alone
@@ -106,28 +114,34 @@ class Trainer:
 
     def batch(self) -> torch.Tensor:
         """``batch`` random crops (each from a random photo, flipped half the time)."""
-        size, crops = self.options.crop, []
+        return self._crops()[0]
+
+    def _crops(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`batch`, and the same crops of the content targets' photos."""
+        size, crops, targets = self.options.crop, [], []
         for _ in range(self.options.batch):
             index = int(torch.randint(len(self.photos), (1,), generator=self.generator))
             photo = self.photos[index]
             top = int(torch.randint(photo.shape[-2] - size + 1, (1,), generator=self.generator))
             left = int(torch.randint(photo.shape[-1] - size + 1, (1,), generator=self.generator))
-            crop = photo[..., top : top + size, left : left + size]
+            window = (..., slice(top, top + size), slice(left, left + size))
+            crop, target = photo[window], self.targets[index][window]
             if bool(torch.rand(1, generator=self.generator) < 0.5):
-                crop = crop.flip(-1)
+                crop, target = crop.flip(-1), target.flip(-1)
             crops.append(crop)
-        return torch.cat(crops).to(self.device)
+            targets.append(target)
+        return torch.cat(crops).to(self.device), torch.cat(targets).to(self.device)
 
     def advance(self) -> dict[str, float]:
         """One optimiser step on a fresh batch; returns its losses."""
-        crops = self.batch()
+        crops, targets = self._crops()
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.options.lr, self.step, self.options.steps)
         self.optimizer.zero_grad(set_to_none=True)
         enabled = self.autocast is not None
         with torch.autocast(self.device.type, dtype=self.autocast, enabled=enabled):
             stylised = self.net(crops)
-        loss, values = self.objective(stylised, self.objective.content_targets(crops))
+        loss, values = self.objective(stylised, self.objective.content_targets(targets))
         if not math.isfinite(values["total"]):
             raise NumericsError(
                 f"the training loss became {values['total']} at step {self.step + 1}; "
