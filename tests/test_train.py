@@ -79,16 +79,18 @@ def test_the_networks_gradients_are_those_of_a_pass_in_the_default_layout(extrac
             assert torch.allclose(got[name], grad, rtol=1e-3, atol=1e-6 * float(grad.abs().max()))
 
 
-def test_a_resumed_run_ends_with_the_same_weights(extractor, photos, style):
-    straight = _trainer(extractor, photos, style)
+@pytest.mark.parametrize("colour", ["none", "painting"])
+def test_a_resumed_run_ends_with_the_same_weights(extractor, photos, style, colour):
+    settings = Settings(preserve_color=colour)
+    straight = _trainer(extractor, photos, style, settings=settings)
     for _ in straight.run():
         pass
-    first = _trainer(extractor, photos, style)
+    first = _trainer(extractor, photos, style, settings=settings)
     for progress in first.run():
         if progress.step == 5:
             saved = first.state()
             break
-    resumed = _trainer(extractor, photos, style, state=saved)
+    resumed = _trainer(extractor, photos, style, state=saved, settings=settings)
     assert [p.step for p in resumed.run()] == list(range(6, 13))
     for key, value in straight.net.state_dict().items():
         assert torch.equal(value, resumed.net.state_dict()[key]), key
