@@ -38,7 +38,7 @@ CORE = {
     "checkpoint": {"errors", "inputs", "io", "optimize", "settings", "version"},
     "transform": {"errors", "tiles"},
     "modelfile": {"errors", "io", "transform"},
-    "train": {"errors", "features", "image", "objective", "settings", "transform"},
+    "train": {"errors", "features", "guides", "image", "objective", "settings", "transform"},
     "onnxrt": {"errors", "io", "modelfile", "transform"},
     "openvinort": {"modelfile", "onnxrt", "transform"},
     "fast": {

@@ -63,11 +63,17 @@ def _luminance(content: torch.Tensor, styles: StyleList) -> Rewritten:
     return gray(luminance(content)), styles, finish
 
 
-def _painting(content: torch.Tensor, styles: StyleList) -> Rewritten:
-    """Recolour the photo with the painting's palette (the heaviest painting's colour mean
-    and covariance): the content loss then keeps the photo's structure, not its colours."""
+def painting_colours(content: torch.Tensor, styles: StyleList) -> torch.Tensor:
+    """The photo recoloured with the painting's palette: the heaviest painting's colour
+    mean and covariance (``--preserve-color painting``, in both engines)."""
     palette = max(styles, key=lambda sw: sw[1])[0]
-    return match_colour_statistics(content, palette.to(content.device)), styles, None
+    return match_colour_statistics(content, palette.to(content.device))
+
+
+def _painting(content: torch.Tensor, styles: StyleList) -> Rewritten:
+    """Recolour the photo with the painting's palette (:func:`painting_colours`): the
+    content loss then keeps the photo's structure, not its colours."""
+    return painting_colours(content, styles), styles, None
 
 
 def _same(image: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,8 @@ import torch
 
 from painterly.errors import InputError, NumericsError
 from painterly.features import VGGFeatures
-from painterly.image import fit_size, match_colour_statistics, resize, resize_long_side
+from painterly.guides import painting_colours
+from painterly.image import fit_size, resize, resize_long_side
 from painterly.objective import Objective, feature_pass, style_targets
 from painterly.settings import TRAIN_COLOUR_MODES, Settings, TrainOptions
 from painterly.transform import NetSpec, TransformNet, build
@@ -82,13 +83,12 @@ class Trainer:
         self.photos = [_fit_photo(p, options) for p in photos]
         style_side = max(1, round(options.photo_side * settings.style_scale))
         scaled = [(resize_long_side(img, style_side).to(device), w) for img, w in styles]
-        # 'painting': the content loss sees each photo recoloured with the painting's palette
-        # (the heaviest painting's colour mean and covariance), as the optimisation engine's
-        # mode of that name does, so the network learns to repaint the photo's colours too
-        self.targets = self.photos
+        # 'painting': the content loss sees each photo recoloured with the painting's palette,
+        # as the optimisation engine's mode of that name does, so the network learns to
+        # repaint the photo's colours too; otherwise the photos are their own targets
+        self.targets: list[torch.Tensor] | None = None
         if settings.preserve_color == "painting":
-            palette = max(styles, key=lambda sw: sw[1])[0]
-            self.targets = [match_colour_statistics(p, palette) for p in self.photos]
+            self.targets = [painting_colours(p, list(styles)) for p in self.photos]
         targets = style_targets(feature_pass(extractor, autocast), scaled, settings)
         self.objective = Objective(extractor, targets, settings, autocast)
         with torch.random.fork_rng(devices=[]):  # the initial weights, from the seed alone
@@ -117,7 +117,8 @@ class Trainer:
         return self._crops()[0]
 
     def _crops(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`batch`, and the same crops of the content targets' photos."""
+        """:meth:`batch`, and the same crops of the content targets' photos (the crops
+        themselves, unless the targets are recoloured)."""
         size, crops, targets = self.options.crop, [], []
         for _ in range(self.options.batch):
             index = int(torch.randint(len(self.photos), (1,), generator=self.generator))
@@ -125,12 +126,13 @@ class Trainer:
             top = int(torch.randint(photo.shape[-2] - size + 1, (1,), generator=self.generator))
             left = int(torch.randint(photo.shape[-1] - size + 1, (1,), generator=self.generator))
             window = (..., slice(top, top + size), slice(left, left + size))
-            crop, target = photo[window], self.targets[index][window]
-            if bool(torch.rand(1, generator=self.generator) < 0.5):
-                crop, target = crop.flip(-1), target.flip(-1)
-            crops.append(crop)
-            targets.append(target)
-        return torch.cat(crops).to(self.device), torch.cat(targets).to(self.device)
+            flip = bool(torch.rand(1, generator=self.generator) < 0.5)
+            for source, out in ((self.photos, crops), (self.targets, targets)):
+                if source is not None:
+                    crop = source[index][window]
+                    out.append(crop.flip(-1) if flip else crop)
+        batch = torch.cat(crops).to(self.device)
+        return batch, torch.cat(targets).to(self.device) if targets else batch
 
     def advance(self) -> dict[str, float]:
         """One optimiser step on a fresh batch; returns its losses."""
