@@ -84,7 +84,10 @@ def test_train_refuses_bad_arguments(images, photos, tmp_path, capsys):
     assert _train(images, photos, tmp_path / "m.safetensors", "--arch", "xl") == 2
     assert _train(images, photos, tmp_path / "m.safetensors", "--weights", "none.pth") == 2
     colour = ("--preserve-color", "luminance")
-    assert _train(images, photos, tmp_path / "m.safetensors", *colour) == 2
+    before = sorted(p.name for p in photos.iterdir())
+    assert _train(images, photos, tmp_path / "c.safetensors", *colour) == 2
+    assert not list(tmp_path.glob("c.safetensors*"))  # nothing written
+    assert sorted(p.name for p in photos.iterdir()) == before  # the photos untouched
     err = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
     assert "no readable images" in err[0] and "ends in .safetensors" in err[1]
     assert "no checkpoint" in err[2] and "architecture='xl'" in err[3]
