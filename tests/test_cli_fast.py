@@ -29,9 +29,10 @@ def _train(images, photos, out, *extra):
 
 def test_train_writes_a_model_with_its_record_and_previews(images, photos, tmp_path, capsys):
     out = tmp_path / "starry.safetensors"
-    assert _train(images, photos, out, "--preview-every", "2") == 0
+    assert _train(images, photos, out, "--preview-every", "2", "--noise", "4") == 0
     assert "skipped" in capsys.readouterr().err  # notes.txt, with a note
     record = modelfile.read_record(out)
+    assert record["net"]["noise"] == 4  # the network's noise channels, in its description
     assert record["styles"][0]["sha256"] == io.sha256_file(images["starry_night"])
     assert record["training"]["crop"] == 32 and record["training"]["photos"] == 2
     assert record["steps_done"] == 4 and record["command"].startswith("painterly train ")
@@ -93,6 +94,9 @@ def test_train_refuses_bad_arguments(images, photos, tmp_path, capsys):
     assert "no checkpoint" in err[2] and "architecture='xl'" in err[3]
     assert "none.pth" in err[4] and "weights='none.pth'" not in err[4]  # a file, looked for
     assert "--preserve-color" in err[5] and "'luminance'" in err[5] and "painting" in err[5]
+    assert _train(images, photos, tmp_path / "n.safetensors", "--noise", "17") == 2
+    assert not list(tmp_path.glob("n.safetensors*"))
+    assert "noise=17" in capsys.readouterr().err
     assert "Traceback" not in "".join(err)
 
 

@@ -181,3 +181,32 @@ def test_a_stream_stops_cleanly_and_passes_on_a_failure(rt_onnx_path, backend):
     with pytest.raises(InputError, match="truncated"):
         list(net.stream(failing_reader(), lanes=2))
     assert len(list(net.stream([rand_image(24, 24)] * 3, lanes=2))) == 3
+
+
+def test_a_noise_network_carries_its_field_into_the_graph_and_wraps_it_alike(tmp_path):
+    """A network trained with --noise paints from its stored field; the exported graph holds
+    the field and wraps it past its period (512 px) as PyTorch does, on both runtimes."""
+    import dataclasses
+
+    from painterly.transform import ARCHITECTURES
+
+    torch.manual_seed(0)
+    net = build(dataclasses.replace(ARCHITECTURES["rt"], noise=8)).eval()
+    with torch.no_grad():
+        net.noise_in.weight.mul_(20)  # the noise shows well above the tolerance below
+    path = modelfile.save(tmp_path / "noisy.safetensors", net, {"styles": []})
+    data = onnxrt.export_bytes(modelfile.load(path))
+    runtimes = [onnxrt.OnnxNet(data)]
+    if openvinort.available():
+        runtimes.append(openvinort.OpenVinoNet(data, precision="f32"))
+    for size in ((48, 64), (37, 53), (300, 700)):  # 700 + the frame: past the period
+        image = rand_image(*size, seed=5)
+        with torch.no_grad():
+            expected = net(image)
+            moved = net.noise_field.clone()
+            net.noise_field.copy_(torch.roll(moved, 1, dims=-1))
+            shifted = net(image)  # a field one cell over: so the test can fail
+            net.noise_field.copy_(moved)
+        assert (shifted - expected).abs().mean() > 5e-3
+        for runtime in runtimes:
+            assert (runtime(image) - expected).abs().max() < 1e-3

@@ -79,18 +79,19 @@ def test_the_networks_gradients_are_those_of_a_pass_in_the_default_layout(extrac
             assert torch.allclose(got[name], grad, rtol=1e-3, atol=1e-6 * float(grad.abs().max()))
 
 
-@pytest.mark.parametrize("colour", ["none", "painting"])
-def test_a_resumed_run_ends_with_the_same_weights(extractor, photos, style, colour):
+@pytest.mark.parametrize(("colour", "noise"), [("none", 0), ("painting", 0), ("none", 8)])
+def test_a_resumed_run_ends_with_the_same_weights(extractor, photos, style, colour, noise):
     settings = Settings(preserve_color=colour)
-    straight = _trainer(extractor, photos, style, settings=settings)
+    options = TrainOptions(**{**TINY.to_dict(), "noise": noise})  # noise: drawn as the crops
+    straight = _trainer(extractor, photos, style, options, settings=settings)
     for _ in straight.run():
         pass
-    first = _trainer(extractor, photos, style, settings=settings)
+    first = _trainer(extractor, photos, style, options, settings=settings)
     for progress in first.run():
         if progress.step == 5:
             saved = first.state()
             break
-    resumed = _trainer(extractor, photos, style, state=saved, settings=settings)
+    resumed = _trainer(extractor, photos, style, options, state=saved, settings=settings)
     assert [p.step for p in resumed.run()] == list(range(6, 13))
     for key, value in straight.net.state_dict().items():
         assert torch.equal(value, resumed.net.state_dict()[key]), key
@@ -122,6 +123,9 @@ def test_bad_options_and_inputs(extractor, photos, style):
         TrainOptions(crop=256, photo_side=128)
     with pytest.raises(InputError, match="architecture='xl'"):
         TrainOptions(architecture="xl")
+    for noise in (-1, 17, 1.5, True):
+        with pytest.raises(InputError, match="noise="):
+            TrainOptions(noise=noise)
     with pytest.raises(InputError, match="no photos"):
         _trainer(extractor, [], style)
     for mode in ("luminance", "histogram"):  # they act on one photo at a time
@@ -158,3 +162,28 @@ def test_painting_colours_train_on_the_photos_recoloured_with_the_paintings_pale
     # its mean colour is the painting's, not the photo's
     palette = style[0][0].mean(dim=(-2, -1))
     assert torch.allclose(recoloured.mean(dim=(-2, -1)), palette, atol=0.03)
+
+
+def test_with_noise_the_network_trains_on_fresh_noise_each_step_and_without_on_none(
+    extractor, photos, style, monkeypatch
+):
+    from painterly import transform
+
+    noisy = TrainOptions(**{**TINY.to_dict(), "noise": 8})
+    trainer = _trainer(extractor, photos, style, noisy)
+    assert trainer.net.spec.noise == 8
+    fed: list[torch.Tensor] = []
+    forward = transform.TransformNet.forward
+    monkeypatch.setattr(
+        transform.TransformNet,
+        "forward",
+        lambda net, image, noise=None: fed.append(noise) or forward(net, image, noise),
+    )
+    trainer.advance()
+    trainer.advance()
+    assert fed[0].shape == (2, 8, 8, 8) and not torch.equal(fed[0], fed[1])
+    quiet = _trainer(extractor, photos, style)  # the default: none
+    assert quiet.net.spec.noise == transform.ARCHITECTURES["rt"].noise == 0
+    assert "noise_field" not in quiet.net.state_dict()
+    quiet.advance()
+    assert fed[2] is None

@@ -11,6 +11,8 @@ from painterly.transform import ARCHITECTURES, BORDER, HALF, NetSpec, build, fra
 
 from .conftest import rand_image
 
+NOISY = dataclasses.replace(ARCHITECTURES["rt"], noise=8)  # rt with noise (train --noise 8)
+
 
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))
 @pytest.mark.parametrize("size", [(1, 1), (1, 37), (31, 7), (48, 64), (50, 3)])
@@ -150,9 +152,9 @@ def test_with_the_skip_a_network_that_adds_nothing_returns_the_photo_squeezed():
     assert torch.allclose(unsqueezed(inside), inside, atol=1e-5)
 
 
-def _trained_like(name: str) -> torch.nn.Module:
+def _trained_like(name: str | NetSpec) -> torch.nn.Module:
     """A network with instance-norm affine parameters away from their defaults, in eval."""
-    net = build(name).eval()
+    net = build(NOISY if name == "rt+noise" else name).eval()
     gen = torch.Generator().manual_seed(5)
     with torch.no_grad():
         for p in net.parameters():
@@ -160,8 +162,9 @@ def _trained_like(name: str) -> torch.nn.Module:
     return net
 
 
-@pytest.mark.parametrize("name", ["rt", "hq"])
+@pytest.mark.parametrize("name", ["rt", "hq", "rt+noise"])
 def test_in_tiles_with_the_whole_images_statistics_the_result_is_the_untiled_one(name):
+    # with noise: each tile reads the noise field from its own place on the image
     from painterly import transform
 
     net = _trained_like(name).double()  # float64: a halo too narrow shows above rounding
@@ -252,3 +255,51 @@ def test_a_zero_padded_network_sees_its_image_framed_by_reflection_at_inference_
         assert net(line).shape == (1, 3, 1, 7)
     x, window = frame(image, BORDER)
     assert x.shape[-2:] == (88, 100) and x[window].equal(image)
+
+
+def test_a_noise_network_paints_a_flat_image_with_varied_strokes_one_without_cannot():
+    # the reason for the noise: a network sees a flat sky as the same input everywhere and
+    # paints the same stroke everywhere; from the noise it can vary them
+    flat = torch.full((1, 3, 96, 128), 0.4)
+    spreads = {}
+    for noise in (0, 8):
+        torch.manual_seed(0)
+        net = build(dataclasses.replace(ARCHITECTURES["rt"], noise=noise)).eval()
+        with torch.no_grad():
+            inside = net(flat)[..., 32:-32, 32:-32]  # away from the zero padding's edges
+        spreads[noise] = float(inside.std(dim=(-2, -1)).max())
+    assert spreads[0] < 1e-6 < 1e-3 < spreads[8]
+
+
+def test_the_noise_field_is_fixed_unit_seamless_and_fresh_in_training():
+    from painterly.transform import NOISE_PERIOD, NOISE_SEED, noise_field
+
+    field = noise_field(8, NOISE_PERIOD, NOISE_PERIOD, NOISE_SEED, wrap=True)
+    assert torch.equal(field, noise_field(8, NOISE_PERIOD, NOISE_PERIOD, NOISE_SEED, wrap=True))
+    assert torch.allclose(field.std(dim=(0, 2, 3)), torch.ones(8), atol=0.1)
+    # seamless: across the wrap, neighbours differ as little as anywhere inside the field;
+    # the coarsest channel (8-cell blotches) would jump there if it only tiled
+    coarse = field[0, -1]
+    inside = float((coarse[1:] - coarse[:-1]).abs().max())
+    assert float((coarse[0] - coarse[-1]).abs().max()) <= inside
+    plain = noise_field(8, NOISE_PERIOD, NOISE_PERIOD, NOISE_SEED)[0, -1]
+    assert float((plain[0] - plain[-1]).abs().max()) > inside  # so the test can fail
+    net = build(NOISY)
+    assert torch.equal(net.noise_field, field)  # every model with noise paints from it
+    gen = torch.Generator().manual_seed(0)
+    crops = rand_image(50, 66)  # padded to 52 x 68 by the network: 13 x 17 at 1/4 size
+    first, second = net.draw_noise(crops, gen), net.draw_noise(crops, gen)
+    assert first.shape == (1, 8, 13, 17) and not torch.equal(first, second)
+    net(crops, first)  # the size the network's 1/4 maps have
+    assert build("rt").draw_noise(crops, gen) is None  # rt takes none unless asked
+
+
+def test_noise_in_descriptions_and_files_of_earlier_versions():
+    spec = NOISY
+    assert ARCHITECTURES["rt"].noise == 0 and NetSpec.from_dict(spec.to_dict()) == spec
+    earlier = {k: v for k, v in spec.to_dict().items() if k != "noise"}
+    assert NetSpec.from_dict(earlier).noise == 0  # the bundled models of 2026-12-03
+    assert "noise_field" not in build(NetSpec.from_dict(earlier)).state_dict()
+    for bad in (-1, 17, 2.0, True, "8", None):
+        with pytest.raises(InputError, match="noise="):
+            NetSpec.from_dict({**spec.to_dict(), "noise": bad})

@@ -59,6 +59,13 @@ def build_train_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--arch", default=d.architecture, help=f"network: rt or hq (default: {d.architecture})"
     )
+    p.add_argument(
+        "--noise",
+        type=int,
+        metavar="N",
+        help="noise channels the network paints from, so that flat areas get varied "
+        "strokes (8 is what was measured; default: 0, none)",
+    )
     p.add_argument("--steps", type=int, default=d.steps, help=f"steps (default: {d.steps})")
     p.add_argument("--size", type=int, default=d.crop, help=f"crop side (default: {d.crop})")
     p.add_argument("--batch", type=int, default=d.batch, help=f"crops a step (default: {d.batch})")
@@ -120,7 +127,7 @@ def cmd_train(argv: list[str]) -> int:
             weights_file = given.pop("weights")  # a file: an input, not a setting
         settings = Settings().replace(**given)
         options = TrainOptions(
-            args.arch, args.steps, args.size, args.batch, args.lr, args.photo_side
+            args.arch, args.steps, args.size, args.batch, args.lr, args.photo_side, args.noise
         )
         styles = tuple(parse_style(s) for s in args.styles)
         inputs = Inputs.of(args.photos, styles, weights_file=weights_file)

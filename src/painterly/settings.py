@@ -403,7 +403,8 @@ class TrainOptions:
 
     ``crop``: side of the square crops the network learns on; ``photo_side``: the long side
     the photos (and, times ``style_scale``, the style) are resized to first, so brush
-    strokes have the size they would have on a ``photo_side`` picture.
+    strokes have the size they would have on a ``photo_side`` picture. ``noise``: the
+    network's noise channels (0: none), None for the architecture's own.
     """
 
     architecture: str = "rt"
@@ -412,6 +413,7 @@ class TrainOptions:
     batch: int = 1
     lr: float = 2e-3
     photo_side: int = 512
+    noise: int | None = None
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURE_NAMES:
@@ -421,6 +423,10 @@ class TrainOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise InputError(f"{name}={value!r}: expected a whole number of at least {low}")
+        noise = self.noise
+        whole = isinstance(noise, int) and not isinstance(noise, bool)
+        if noise is not None and not (whole and 0 <= noise <= 16):  # transform.MAX_NOISE
+            raise InputError(f"noise={noise!r}: expected a whole number 0..16")
         if self.crop > self.photo_side:
             raise InputError(f"crop={self.crop} is larger than photo_side={self.photo_side}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):

@@ -7,6 +7,7 @@ step; ``state()`` is what a checkpoint needs to continue bit for bit. No files, 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -21,7 +22,7 @@ from painterly.guides import painting_colours
 from painterly.image import fit_size, resize, resize_long_side
 from painterly.objective import Objective, feature_pass, style_targets
 from painterly.settings import TRAIN_COLOUR_MODES, Settings, TrainOptions
-from painterly.transform import NetSpec, TransformNet, build
+from painterly.transform import ARCHITECTURES, NetSpec, TransformNet, build
 
 WARMUP = 0.05  # share of the steps over which the learning rate rises from 0
 FINAL_LR = 0.1  # the cosine decay ends at this fraction of the peak learning rate
@@ -94,7 +95,7 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):  # the initial weights, from the seed alone
             torch.manual_seed(seed)
             described = state.get("net_spec") if state is not None else None
-            design = NetSpec.from_dict(described) if described else options.architecture
+            design = NetSpec.from_dict(described) if described else _design(options)
             self.net: TransformNet = build(design).to(device).train()
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=options.lr)
         self.generator = torch.Generator().manual_seed(seed)
@@ -137,12 +138,13 @@ class Trainer:
     def advance(self) -> dict[str, float]:
         """One optimiser step on a fresh batch; returns its losses."""
         crops, targets = self._crops()
+        noise = self.net.draw_noise(crops, self.generator)  # fresh each step, if it takes any
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.options.lr, self.step, self.options.steps)
         self.optimizer.zero_grad(set_to_none=True)
         enabled = self.autocast is not None
         with torch.autocast(self.device.type, dtype=self.autocast, enabled=enabled):
-            stylised = self.net(crops)
+            stylised = self.net(crops, noise)
         loss, values = self.objective(stylised, self.objective.content_targets(targets))
         if not math.isfinite(values["total"]):
             raise NumericsError(
@@ -186,6 +188,12 @@ class Trainer:
             return self.net(image.to(self.device)).cpu()
         finally:
             self.net.train(was_training)
+
+
+def _design(options: TrainOptions) -> NetSpec:
+    """The network ``options`` ask for: the architecture's, with ``noise`` channels if given."""
+    spec = ARCHITECTURES[options.architecture]
+    return spec if options.noise is None else dataclasses.replace(spec, noise=options.noise)
 
 
 def _fit_photo(photo: torch.Tensor, options: TrainOptions) -> torch.Tensor:

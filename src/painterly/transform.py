@@ -35,6 +35,10 @@ MAX_CHANNELS, MAX_BLOCKS = 256, 16  # a model file cannot ask for more (at most 
 HALF = 4  # decode[:HALF] ends at half size, where the bridge joins the encoder's maps
 SKIP_EPS = 1e-3  # pure black and white pass the skip as finite logits
 BORDER = 24  # px of reflection around an image at inference, for zero-padded networks
+MAX_NOISE = 16  # noise channels a model file may ask for
+NOISE_PERIOD = 128  # the stored noise field repeats every 128 cells of the 1/4 grid (512 px)
+NOISE_CELLS = (1, 1, 2, 2, 4, 4, 8, 8)  # each noise channel's cell, in 1/4-grid cells
+NOISE_SEED = 20261204  # the stored field's seed: every model of a design has the same
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,12 @@ class NetSpec:
     ``padding`` is how the convolutions inside pad (``PADDING``; the first, which reads the
     image, and the last, which writes the logits, reflect in either case). The last three
     are the cheaper form of the network: no layout copies, no padding layers inside, no
-    full-size maps but three-channel ones (docs/fast.md, *Speed*)."""
+    full-size maps but three-channel ones (docs/fast.md, *Speed*). ``noise`` channels of
+    smooth random noise at several scales (:func:`noise_field`) are added, through a
+    learnt 1x1 convolution, to the maps at 1/4 size: a flat sky otherwise gives the
+    network nothing to paint a structure on, and it paints the same stroke everywhere
+    (Ulyanov et al. 2016's noise inputs; docs/fast.md, *Noise*). Fresh noise each training
+    step; at inference a stored field, the same for every image at each position."""
 
     outer: int
     inner: int
@@ -68,6 +77,7 @@ class NetSpec:
     strided: bool = False
     half_out: bool = False
     padding: str = "reflect"
+    noise: int = 0
 
     @property
     def border(self) -> int:
@@ -84,14 +94,16 @@ class NetSpec:
             spec = cls(**values)
         except TypeError as exc:
             raise InputError(f"unknown network description {values!r}") from exc
-        for name, high in (
-            ("outer", MAX_CHANNELS),
-            ("inner", MAX_CHANNELS),
-            ("blocks", MAX_BLOCKS),
+        for name, low, high in (
+            ("outer", 1, MAX_CHANNELS),
+            ("inner", 1, MAX_CHANNELS),
+            ("blocks", 1, MAX_BLOCKS),
+            ("noise", 0, MAX_NOISE),
         ):
             value = getattr(spec, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
-                raise InputError(f"network {name}={value!r}: expected a whole number 1..{high}")
+            whole = isinstance(value, int) and not isinstance(value, bool)
+            if not (whole and low <= value <= high):
+                raise InputError(f"network {name}={value!r}: expected a whole number {low}..{high}")
         flags = (spec.separable, spec.skip, spec.bridge, spec.strided, spec.half_out)
         if not all(isinstance(v, bool) for v in flags):
             raise InputError(
@@ -223,6 +235,11 @@ class TransformNet(nn.Module):
         self.blocks = nn.Sequential(
             *[_Residual(inner, spec.separable, pad) for _ in range(spec.blocks)]
         )
+        self.noise_offset = (0, 0)  # where the image's corner lies on the field, in cells
+        if spec.noise:
+            self.noise_in = nn.Conv2d(spec.noise, inner, 1)
+            field = noise_field(spec.noise, NOISE_PERIOD, NOISE_PERIOD, NOISE_SEED, wrap=True)
+            self.register_buffer("noise_field", field)
         if spec.half_out:  # no full-size maps: the three logits are doubled
             double = nn.Upsample(scale_factor=2, mode="bilinear")
             out: list[nn.Module] = [_conv(outer, 3, 3, "reflect"), double]
@@ -245,22 +262,26 @@ class TransformNet(nn.Module):
         """The frame this network's image gets at inference (:attr:`NetSpec.border`)."""
         return self.spec.border
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """``noise``: the noise at 1/4 size for a network that takes it (training draws it
+        afresh each step, :meth:`draw_noise`); None for the stored field."""
         if image.dim() != 4 or image.shape[1] != 3:
             raise ValueError(f"expected an (N, 3, H, W) image, got {tuple(image.shape)}")
         x, window = frame(image, 0 if self.training else self.border)
-        return self.core(x)[window]
+        return self.core(x, noise)[window]
 
-    def core(self, image: torch.Tensor) -> torch.Tensor:
+    def core(self, image: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         """The network on an image whose sides are multiples of ``STRIDE`` (at least
         ``MIN_SIDE``): what an exported graph holds (padding and cropping are outside)."""
         if self.spec.bridge:
             split = self.half_encoded
             half = self.encode[:split](image)  # (outer, H/2, W/2)
-            coarse = self.decode[:HALF](self.blocks(self.encode[split:](half)))  # back at H/2
+            quarter = self._noisy(self.encode[split:](half), noise)
+            coarse = self.decode[:HALF](self.blocks(quarter))  # back at H/2
             logits = self.decode[HALF:](coarse + half).float()
         else:
-            logits = self.decode(self.blocks(self.encode(image))).float()
+            quarter = self._noisy(self.encode(image), noise)
+            logits = self.decode(self.blocks(quarter)).float()
         if self.spec.skip:
             photo = image.float()
             if self.spec.skip_range != 1:
@@ -271,6 +292,65 @@ class TransformNet(nn.Module):
             photo = photo.clamp(SKIP_EPS, 1 - SKIP_EPS)
             logits = logits + torch.log(photo / (1 - photo))
         return torch.sigmoid(logits)
+
+    def _noisy(self, quarter: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+        """The 1/4-size maps with the noise added (through ``noise_in``), if the network
+        takes noise: ``noise``, or the stored field from ``noise_offset`` on, wrapped."""
+        if not self.spec.noise:
+            return quarter
+        if noise is None:
+            field: torch.Tensor = self.noise_field  # type: ignore[assignment]
+            top, left = self.noise_offset
+            rows = (torch.arange(quarter.shape[-2], device=field.device) + top) % NOISE_PERIOD
+            cols = (torch.arange(quarter.shape[-1], device=field.device) + left) % NOISE_PERIOD
+            noise = field.index_select(2, rows).index_select(3, cols)
+        return quarter + self.noise_in(noise.to(quarter.dtype))
+
+    def draw_noise(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor | None:
+        """Fresh noise for ``batch`` as :meth:`forward` frames it, drawn from
+        ``generator``; None for a network without noise."""
+        if not self.spec.noise:
+            return None
+        border = 0 if self.training else self.border
+        height, width = (side + 2 * border for side in batch.shape[-2:])
+        pad_h, pad_w = padding(height, width)
+        height, width = (height + pad_h) // STRIDE, (width + pad_w) // STRIDE
+        fields = [noise_field(self.spec.noise, height, width, generator) for _ in range(len(batch))]
+        return torch.cat(fields).to(batch.device)
+
+
+def noise_field(
+    channels: int,
+    height: int,
+    width: int,
+    seed: int | torch.Generator,
+    wrap: bool = False,
+) -> torch.Tensor:
+    """``(1, channels, height, width)`` noise on the 1/4 grid: channel ``i`` is white noise on
+    cells of ``NOISE_CELLS[i % 8]`` grid points, doubled up bilinearly to the grid (strokes
+    and blotches from 4 to 32 px), each channel scaled to unit deviation. ``wrap``: the
+    field tiles seamlessly (its sides must be multiples of the largest cell)."""
+    generator = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
+    channels_out = []
+    for index in range(channels):
+        cell = NOISE_CELLS[index % len(NOISE_CELLS)]
+        rows, cols = -(-height // cell), -(-width // cell)
+        z = torch.randn(1, 1, rows, cols, generator=generator)
+        if cell > 1:
+            z = F.pad(z, (1, 1, 1, 1), mode="circular" if wrap else "replicate")
+            z = F.interpolate(z, scale_factor=cell, mode="bilinear", align_corners=False)
+            z = z[..., cell : cell + height, cell : cell + width] / _spread(cell)
+        channels_out.append(z[..., :height, :width])
+    return torch.cat(channels_out, 1)
+
+
+def _spread(cell: int) -> float:
+    """The deviation of white noise of unit deviation doubled up bilinearly by ``cell``,
+    averaged over the positions in a cell (a point between grid points is a weighted mean,
+    and varies less): dividing by it gives every channel unit deviation."""
+    offsets = [(k + 0.5) / cell - 0.5 for k in range(cell)]
+    one_axis = sum((1 - abs(t)) ** 2 + abs(t) ** 2 for t in offsets) / cell
+    return one_axis  # the 2-D variance is its square
 
 
 def receptive_radius(net: TransformNet) -> int:
@@ -319,7 +399,7 @@ def stylise_tiled(net: TransformNet, image: torch.Tensor, tile: int) -> torch.Te
             for norm in norms:
                 norm.fixed = _measure(net, norm, image, plan)
             for t in plan:
-                y = _unframed(net, t.crop(image))
+                y = _unframed(net, image, t)
                 out[..., t.y0 : t.y1, t.x0 : t.x1] = y[
                     ..., t.y0 - t.cy0 : t.y1 - t.cy0, t.x0 - t.cx0 : t.x1 - t.cx0
                 ]
@@ -329,10 +409,16 @@ def stylise_tiled(net: TransformNet, image: torch.Tensor, tile: int) -> torch.Te
     return out[window]
 
 
-def _unframed(net: TransformNet, tile: torch.Tensor) -> torch.Tensor:
-    """``net`` on a tile of an image already framed: padded to the stride only."""
-    x, window = frame(tile, 0)
-    return net.core(x)[window]
+def _unframed(net: TransformNet, image: torch.Tensor, t: tiles.Tile) -> torch.Tensor:
+    """``net`` on tile ``t`` of an image already framed, padded to the stride only; the
+    noise field (if any) from the tile's place on the image (tiles start on the 16 px
+    grid, so on the field's)."""
+    x, window = frame(t.crop(image), 0)
+    net.noise_offset = (t.cy0 // STRIDE, t.cx0 // STRIDE)
+    try:
+        return net.core(x)[window]
+    finally:
+        net.noise_offset = (0, 0)
 
 
 def _measure(
@@ -365,7 +451,7 @@ def _measure(
         for t in plan:
             current[:] = [t]
             try:
-                _unframed(net, t.crop(image))
+                _unframed(net, image, t)
             except _Reached:
                 pass
     finally:
