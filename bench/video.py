@@ -152,13 +152,13 @@ def fast_part(args: argparse.Namespace, work: Path) -> list[str]:
     inputs = frames(CLIP)
     measure = Distances(STYLES["starry_night"])
     base = flicker(inputs, inputs)
-    strip(inputs, ROOT / "docs" / "images" / "video" / "input.jpg")
+    strip(inputs, args.strips / "input.jpg")
     rows = [f"| input clip | {base * 1e3:.2f} | | | | |"]
     per_frame = None
     for label, extra in settings.items():
         tag = "_".join(extra[1::2])  # the values: 0, 0.6, 0.9, 0.6_1
         out = work / f"fast_{tag}.mp4"
-        cmd = command(out, "--model", "starry_night", *extra)
+        cmd = command(out, "--model", args.model, *extra)
         runs = [paced(cmd) for _ in range(args.repeats)]
         outputs = frames(out)
         error = flicker(inputs, outputs)
@@ -167,7 +167,7 @@ def fast_part(args: argparse.Namespace, work: Path) -> list[str]:
         fps = statistics.median(rate for rate, _ in runs)
         whole = len(outputs) / statistics.median(wall for _, wall in runs)
         if len(extra) == 2:
-            strip(outputs, ROOT / "docs" / "images" / "video" / f"fast_temporal_{tag}.jpg")
+            strip(outputs, args.strips / f"fast_temporal_{tag}.jpg")
         rows.append(
             f"| fast, {label} | {error * 1e3:.2f} | {error / per_frame:.2f} | "
             f"{content:.3f} | {style:.3f} | {fps:.1f} ({whole:.1f}) |"
@@ -235,6 +235,17 @@ def main() -> int:
     parser.add_argument("--optimise-frames", type=int, default=8)
     parser.add_argument("--optimise-size", type=int, default=256)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--model",
+        default="starry_night",
+        help="the fast engine's model (of Starry Night: the style distance is to that painting)",
+    )
+    parser.add_argument(
+        "--strips",
+        type=Path,
+        default=ROOT / "docs" / "images" / "video",
+        help="folder for the strips of frames",
+    )
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="painterly-bench-video-") as tmp:
@@ -251,7 +262,7 @@ def main() -> int:
             "",
             f"{cpu_model()}, {os.cpu_count()} cores ({platform.machine()}); {CLIP.name} "
             "(640x360, 24 fps, 240 frames), "
-            "starry_night. Warping error x 1e-3 (lower: steadier); content: relu4_2 distance to "
+            f"{args.model}. Warping error x 1e-3 (lower: steadier); content: relu4_2 distance to "
             "the input frame; style: independent distance to the painting (lower: closer).",
             "",
             "| setting | warping error | vs per frame | content | style (independent) | "
