@@ -3,6 +3,7 @@
     .venv/bin/python bench/video.py                    # the fast engine (~5 min)
     .venv/bin/python bench/video.py --parts optimise   # the optimisation engine, a short cut
     .venv/bin/python bench/video.py --parts optimise --optimise-size 640 --optimise-frames 6
+    .venv/bin/python bench/video.py --model M.safetensors --no-write --strips /tmp/strips
 
 Flicker is the warping error of Lai et al. (2018): for each pair of consecutive frames, the
 mean squared difference (RGB in [0, 1]) between output frame t and output frame t+1 warped
