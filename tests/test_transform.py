@@ -152,8 +152,9 @@ def test_with_the_skip_a_network_that_adds_nothing_returns_the_photo_squeezed():
     assert torch.allclose(unsqueezed(inside), inside, atol=1e-5)
 
 
-def _trained_like(name: str | NetSpec) -> torch.nn.Module:
-    """A network with instance-norm affine parameters away from their defaults, in eval."""
+def _trained_like(name: str) -> torch.nn.Module:
+    """A network with instance-norm affine parameters away from their defaults, in eval
+    (``rt+noise``: rt with noise channels)."""
     net = build(NOISY if name == "rt+noise" else name).eval()
     gen = torch.Generator().manual_seed(5)
     with torch.no_grad():
