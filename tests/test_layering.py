@@ -263,6 +263,7 @@ def test_registries_match_the_names_settings_offer():
     assert set(runtime.DEVICES) | {"auto"} == set(settings.DEVICES)
     assert tuple(runtime.PRECISIONS) == settings.PRECISIONS
     assert tuple(transform.ARCHITECTURES) == settings.ARCHITECTURE_NAMES
+    assert transform.MAX_NOISE == settings.MAX_NOISE
 
 
 def test_settings_choices_are_the_registries():

@@ -35,6 +35,7 @@ COLOR_MODES: tuple[str, ...] = ("none", "luminance", "histogram", "painting")
 TRAIN_COLOUR_MODES: tuple[str, ...] = ("none", "painting")
 STYLE_STATS: tuple[str, ...] = ("gram", "meancov")
 ARCHITECTURE_NAMES: tuple[str, ...] = ("rt", "hq")  # transform.ARCHITECTURES
+MAX_NOISE = 16  # transform.MAX_NOISE
 WEIGHT_FILE_SUFFIXES: tuple[str, ...] = (".pth", ".pt", ".safetensors")
 
 DEFAULT_MAX_INPUT_MEGAPIXELS = 100.0
@@ -425,8 +426,8 @@ class TrainOptions:
                 raise InputError(f"{name}={value!r}: expected a whole number of at least {low}")
         noise = self.noise
         whole = isinstance(noise, int) and not isinstance(noise, bool)
-        if noise is not None and not (whole and 0 <= noise <= 16):  # transform.MAX_NOISE
-            raise InputError(f"noise={noise!r}: expected a whole number 0..16")
+        if noise is not None and not (whole and 0 <= noise <= MAX_NOISE):
+            raise InputError(f"noise={noise!r}: expected a whole number 0..{MAX_NOISE}")
         if self.crop > self.photo_side:
             raise InputError(f"crop={self.crop} is larger than photo_side={self.photo_side}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):

@@ -235,7 +235,6 @@ class TransformNet(nn.Module):
         self.blocks = nn.Sequential(
             *[_Residual(inner, spec.separable, pad) for _ in range(spec.blocks)]
         )
-        self.noise_offset = (0, 0)  # where the image's corner lies on the field, in cells
         if spec.noise:
             self.noise_in = nn.Conv2d(spec.noise, inner, 1)
             field = noise_field(spec.noise, NOISE_PERIOD, NOISE_PERIOD, NOISE_SEED, wrap=True)
@@ -270,17 +269,24 @@ class TransformNet(nn.Module):
         x, window = frame(image, 0 if self.training else self.border)
         return self.core(x, noise)[window]
 
-    def core(self, image: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+    def core(
+        self,
+        image: torch.Tensor,
+        noise: torch.Tensor | None = None,
+        offset: tuple[int, int] = (0, 0),
+    ) -> torch.Tensor:
         """The network on an image whose sides are multiples of ``STRIDE`` (at least
-        ``MIN_SIDE``): what an exported graph holds (padding and cropping are outside)."""
+        ``MIN_SIDE``): what an exported graph holds (padding and cropping are outside).
+        ``offset``: where the image's corner lies on the stored noise field, in cells (a
+        tile's place on its image)."""
         if self.spec.bridge:
             split = self.half_encoded
             half = self.encode[:split](image)  # (outer, H/2, W/2)
-            quarter = self._noisy(self.encode[split:](half), noise)
+            quarter = self._noisy(self.encode[split:](half), noise, offset)
             coarse = self.decode[:HALF](self.blocks(quarter))  # back at H/2
             logits = self.decode[HALF:](coarse + half).float()
         else:
-            quarter = self._noisy(self.encode(image), noise)
+            quarter = self._noisy(self.encode(image), noise, offset)
             logits = self.decode(self.blocks(quarter)).float()
         if self.spec.skip:
             photo = image.float()
@@ -293,14 +299,16 @@ class TransformNet(nn.Module):
             logits = logits + torch.log(photo / (1 - photo))
         return torch.sigmoid(logits)
 
-    def _noisy(self, quarter: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+    def _noisy(
+        self, quarter: torch.Tensor, noise: torch.Tensor | None, offset: tuple[int, int]
+    ) -> torch.Tensor:
         """The 1/4-size maps with the noise added (through ``noise_in``), if the network
-        takes noise: ``noise``, or the stored field from ``noise_offset`` on, wrapped."""
+        takes noise: ``noise``, or the stored field from ``offset`` on, wrapped."""
         if not self.spec.noise:
             return quarter
         if noise is None:
             field: torch.Tensor = self.noise_field  # type: ignore[assignment]
-            top, left = self.noise_offset
+            top, left = offset
             rows = (torch.arange(quarter.shape[-2], device=field.device) + top) % NOISE_PERIOD
             cols = (torch.arange(quarter.shape[-1], device=field.device) + left) % NOISE_PERIOD
             noise = field.index_select(2, rows).index_select(3, cols)
@@ -312,9 +320,9 @@ class TransformNet(nn.Module):
         if not self.spec.noise:
             return None
         border = 0 if self.training else self.border
-        height, width = (side + 2 * border for side in batch.shape[-2:])
-        pad_h, pad_w = padding(height, width)
-        height, width = (height + pad_h) // STRIDE, (width + pad_w) // STRIDE
+        _, pad_h, pad_w, _ = frame_plan(*batch.shape[-2:], border)
+        height = (batch.shape[-2] + 2 * border + pad_h) // STRIDE
+        width = (batch.shape[-1] + 2 * border + pad_w) // STRIDE
         fields = [noise_field(self.spec.noise, height, width, generator) for _ in range(len(batch))]
         return torch.cat(fields).to(batch.device)
 
@@ -340,7 +348,7 @@ def noise_field(
             z = F.pad(z, (1, 1, 1, 1), mode="circular" if wrap else "replicate")
             z = F.interpolate(z, scale_factor=cell, mode="bilinear", align_corners=False)
             z = z[..., cell : cell + height, cell : cell + width] / _spread(cell)
-        channels_out.append(z[..., :height, :width])
+        channels_out.append(z)
     return torch.cat(channels_out, 1)
 
 
@@ -414,11 +422,7 @@ def _unframed(net: TransformNet, image: torch.Tensor, t: tiles.Tile) -> torch.Te
     noise field (if any) from the tile's place on the image (tiles start on the 16 px
     grid, so on the field's)."""
     x, window = frame(t.crop(image), 0)
-    net.noise_offset = (t.cy0 // STRIDE, t.cx0 // STRIDE)
-    try:
-        return net.core(x)[window]
-    finally:
-        net.noise_offset = (0, 0)
+    return net.core(x, offset=(t.cy0 // STRIDE, t.cx0 // STRIDE))[window]
 
 
 def _measure(
