@@ -4,7 +4,8 @@
     .venv/bin/python bench/fast.py --no-write      # a quick look
 
 Frames per second, in process, of the networks (rt; rt-second, the design the models of
-2026-12-02 were trained in, for the ratio in the same run; hq with ``--nets rt,rt-second,hq``:
+2026-12-02 were trained in, for the ratio in the same run; rt-noise, rt with ``--noise 8``;
+hq with ``--nets rt,rt-second,hq``:
 a run with it would take nearly an hour here) on both runtimes (PyTorch in fp32 and with
 bf16 autocast, ONNX Runtime in fp32 and OpenVINO in its default precision (bf16 where the
 CPU has it natively): frame after frame, and in two lanes, two frames at a time, each lane
@@ -54,10 +55,13 @@ def one_by_one(net):
 
 
 def spec(name: str):
-    """A network by name: the architectures, and rt-second (rt's widths in the second design:
-    pixel unshuffles in, reflection padding everywhere, the last convolution at full size)."""
+    """A network by name: the architectures, rt-second (rt's widths in the second design:
+    pixel unshuffles in, reflection padding everywhere, the last convolution at full size)
+    and rt-noise (rt with the 8 noise channels of ``painterly train --noise 8``)."""
     from painterly.transform import ARCHITECTURES
 
+    if name == "rt-noise":
+        return dataclasses.replace(ARCHITECTURES["rt"], noise=8)
     if name == "rt-second":
         return dataclasses.replace(
             ARCHITECTURES["rt"], strided=False, half_out=False, padding="reflect"
