@@ -357,8 +357,8 @@ def _spread(cell: int) -> float:
     averaged over the positions in a cell (a point between grid points is a weighted mean,
     and varies less): dividing by it gives every channel unit deviation."""
     offsets = [(k + 0.5) / cell - 0.5 for k in range(cell)]
-    one_axis = sum((1 - abs(t)) ** 2 + abs(t) ** 2 for t in offsets) / cell
-    return one_axis  # the 2-D variance is its square
+    # the variance along one axis; the 2-D variance is its square, so the 2-D deviation is it
+    return sum((1 - abs(t)) ** 2 + abs(t) ** 2 for t in offsets) / cell
 
 
 def receptive_radius(net: TransformNet) -> int:
