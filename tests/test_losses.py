@@ -149,3 +149,22 @@ def test_bf16_features_give_float32_statistics_close_to_float32_ones():
     assert losses.relative_error(half, f).dtype == torch.float32
     mean, cov = losses.mean_cov(half)
     assert mean.dtype == cov.dtype == torch.float32
+    # Centred before the product: the covariance is as close as the Gram matrix, even for
+    # features whose mean is large beside their spread, channels last or not.
+    offset = half.float() + 4.0
+    for shifted in (
+        offset.bfloat16(),
+        offset.bfloat16().contiguous(memory_format=torch.channels_last),
+    ):
+        mean, cov = losses.mean_cov(shifted)
+        mean_ref, cov_ref = losses.mean_cov(shifted.double())
+        assert losses.relative_error(mean, mean_ref.float()) < 1e-10
+        assert losses.relative_error(cov, cov_ref.float()) < 1e-4
+
+
+def test_mean_cov_gradcheck_float64_with_and_without_weights():
+    # The centring takes the mean as a constant; the gradient must still be the whole one.
+    x = torch.rand(1, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    mask = torch.rand(1, 1, 4, 5, dtype=torch.float64)
+    for weights in (None, mask):
+        assert torch.autograd.gradcheck(lambda a, w=weights: losses.mean_cov(a, w), (x,))

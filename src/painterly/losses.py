@@ -103,19 +103,23 @@ def mean_cov(
     features: torch.Tensor, weights: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and covariance over positions: ``(N, C, H, W) -> (N, C), (N, C, C)``;
-    with ``weights`` ``(N|1, 1, H, W)``, weighted over positions (a region's statistics)."""
+    with ``weights`` ``(N|1, 1, H, W)``, weighted over positions (a region's statistics).
+
+    The mean is summed in float32 at least; the covariance is the Gram matrix of the
+    features less their mean, in the features' dtype as :func:`gram` computes it. Centring
+    first keeps bfloat16's rounding relative to the centred values (no cancellation); the
+    centring takes the mean as a constant, which leaves the covariance's gradient as it is,
+    because centred features sum to zero over the positions."""
     if features.dim() != 4:
         raise ValueError(f"mean_cov expects (N, C, H, W) features, got {tuple(features.shape)}")
     n, c, h, w = features.shape
-    flat = wide(features).reshape(n, c, h * w)  # centred sums need float32 at least
     if weights is None:
-        wflat = torch.full((n, 1, h * w), 1.0 / (h * w), dtype=flat.dtype, device=flat.device)
+        mean = features.mean((2, 3), dtype=torch.promote_types(features.dtype, torch.float32))
     else:
-        wflat = wide(_position_weights(weights, n, h, w))
-        wflat = wflat / wflat.sum(2, keepdim=True).clamp_min(EPS)
-    mean = (flat * wflat).sum(2)
-    centered = flat - mean.unsqueeze(2)
-    return mean, torch.bmm(centered * wflat, centered.transpose(1, 2))
+        position = wide(_position_weights(weights, n, h, w)).view(n, 1, h, w)
+        mean = (wide(features) * position).sum((2, 3)) / position.sum((2, 3)).clamp_min(EPS)
+    centered = features - mean.detach().to(features.dtype)[:, :, None, None]
+    return mean, gram(centered, weights)
 
 
 def sqrtm_psd(matrix: torch.Tensor) -> torch.Tensor:
@@ -130,25 +134,33 @@ def wasserstein2_loss(
     target_cov_sqrt: torch.Tensor,
     weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Relative squared Wasserstein-2 distance between Gaussians fitted to the features and
-    the target ``N(mean, cov)``, given as its mean ``(N|1, C)`` and covariance square root
-    ``(N|1, C, C)``: ``(N, C, H, W) -> ()``.
+    """:func:`wasserstein2` of the features' mean and covariance (:func:`mean_cov`; with
+    ``weights``, a region's) against the target: ``(N, C, H, W) -> ()``."""
+    return wasserstein2(*mean_cov(features, weights), target_mean, target_cov_sqrt)
+
+
+def wasserstein2(
+    mean: torch.Tensor,
+    cov: torch.Tensor,
+    target_mean: torch.Tensor,
+    target_cov_sqrt: torch.Tensor,
+) -> torch.Tensor:
+    """Relative squared Wasserstein-2 distance between the Gaussians ``N(mean, cov)``
+    ``(N, C), (N, C, C)`` and the target, given as its mean ``(N|1, C)`` and covariance
+    square root ``(N|1, C, C)``: averaged over the batch, ``()``.
 
     ``W2^2 = |m - m_t|^2 + tr S + tr S_t - 2 tr (S_t^1/2 S S_t^1/2)^1/2``, divided by
     ``|m_t|^2 + tr S_t`` (the distance from a point mass at zero), so 1.0 for all-zero
     features, like the other losses here. The last trace is a sum of square roots of
     eigenvalues (eigvalsh: its gradient is well defined even for repeated eigenvalues).
-    ``weights`` restricts the statistics to a region, as in :func:`gram`.
     """
-    mean, cov = mean_cov(features, weights)
-    target_mean = target_mean.expand_as(mean)
-    root = target_cov_sqrt.expand_as(cov)
-    target_cov = root @ root
+    target_mean = target_mean.to(mean.dtype).expand_as(mean)
+    root = target_cov_sqrt.to(cov.dtype).expand_as(cov)
     product = root @ cov @ root
     product = (product + product.transpose(-1, -2)) / 2  # symmetric up to rounding
     cross = torch.linalg.eigvalsh(product).clamp_min(EPS).sqrt().sum(-1)
     trace = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1)
-    target_trace = torch.diagonal(target_cov, dim1=-2, dim2=-1).sum(-1)
+    target_trace = root.pow(2).sum((-2, -1))  # tr(R R) for the symmetric root R
     w2 = (mean - target_mean).pow(2).sum(-1) + trace + target_trace - 2 * cross
     scale = target_mean.pow(2).sum(-1) + target_trace
     return (w2.clamp_min(0) / scale.clamp_min(EPS)).mean()
