@@ -183,10 +183,10 @@ def _stage(
         masks.at(content_img.shape[-2:]), styles_on_device, photo, finish
     )
     plan = runtime.plan_memory(*content_img.shape[-2:], s, device)
-    if plan.tile is not None and (regions is not None or s.style_stats != "gram"):
+    if plan.tile is not None and regions is not None:
         raise InputError(
-            f"the scale of {side} px is evaluated in tiles of {plan.tile} px, which take the "
-            "gram statistic without masks; use a smaller --size or more --max-memory"
+            f"the scale of {side} px is evaluated in tiles of {plan.tile} px, which take no "
+            "masks; use a smaller --size or more --max-memory"
         )
     return Stage(
         content_img.to(device),

@@ -26,12 +26,20 @@ from painterly.settings import Settings
 @dataclass(frozen=True)
 class StyleStatistic:
     """A style statistic: ``measure(features, weights)`` gives tensors that blend linearly
-    across styles, ``target`` turns a blend into what ``loss(features, target, weights)``
-    compares against; ``weights`` (or None) restricts both to a region."""
+    across styles, ``target`` turns a blend into what ``compare(measured, target)`` scores;
+    ``weights`` (or None) restricts the measure to a region. ``from_moments(mean, cov)``
+    gives what ``measure`` would from a layer's mean ``(1, C)`` and covariance ``(1, C, C)``
+    (tiled evaluation gathers those)."""
 
     measure: Callable[[torch.Tensor, torch.Tensor | None], list[torch.Tensor]]
     target: Callable[[list[torch.Tensor]], Any]
-    loss: Callable[[torch.Tensor, Any, torch.Tensor | None], torch.Tensor]
+    compare: Callable[[list[torch.Tensor], Any], torch.Tensor]
+    from_moments: Callable[[torch.Tensor, torch.Tensor], list[torch.Tensor]]
+
+    def loss(
+        self, features: torch.Tensor, target: Any, weights: torch.Tensor | None
+    ) -> torch.Tensor:
+        return self.compare(self.measure(features, weights), target)
 
 
 STYLE_STATISTICS: dict[str, StyleStatistic] = {
@@ -39,13 +47,15 @@ STYLE_STATISTICS: dict[str, StyleStatistic] = {
     "gram": StyleStatistic(
         lambda f, w: [losses.gram(f, w)],
         lambda parts: parts[0],
-        losses.style_loss,
+        lambda parts, target: losses.relative_error(parts[0], target.expand_as(parts[0])),
+        lambda mean, cov: [cov + mean.unsqueeze(2) * mean.unsqueeze(1)],
     ),
     # Mean and covariance, compared by Wasserstein-2; blending averages means and covariances.
     "meancov": StyleStatistic(
         lambda f, w: list(losses.mean_cov(f, w)),
         lambda parts: (parts[0], losses.sqrtm_psd(parts[1].double()).float()),
-        lambda f, target, w: losses.wasserstein2_loss(f, *target, w),
+        lambda parts, target: losses.wasserstein2(*parts, *target),
+        lambda mean, cov: [mean, cov],
     ),
 }
 
@@ -141,7 +151,7 @@ def style_targets(
     texture that mixes the paintings. ``regions`` (spatial control, Gatys et al. 2017)
     replaces that single target by guided statistics per region; their masks are at the
     size of the image to be painted, and are averaged down to each layer's feature map.
-    ``tile``: the Gram matrices of each painting are computed tile by tile (a print-size
+    ``tile``: each painting's statistics are computed tile by tile (a print-size
     scale, whose style image does not fit through the network whole).
     """
     if not styles:
@@ -190,10 +200,14 @@ def _measure(
     image: torch.Tensor,
     tile: int | None,
 ) -> dict[str, list[torch.Tensor]]:
-    """Per layer, ``stat.measure`` of one image's features; Gram matrices tile by tile when
-    ``tile`` is given."""
-    if tile is not None and stat is STYLE_STATISTICS["gram"]:
-        return {name: [g] for name, g in tiles.grams(features, image, layers, tile).items()}
+    """Per layer, ``stat.measure`` of one image's features; tile by tile (from the features'
+    moments) when ``tile`` is given."""
+    if tile is not None:
+        gathered = tiles.moments(features, image, layers, tile)
+        return {
+            name: stat.from_moments(m.mean.unsqueeze(0), m.cov.unsqueeze(0))
+            for name, m in gathered.items()
+        }
     feats = features(image)
     return {name: stat.measure(feats[name], None) for name in layers}
 
@@ -313,22 +327,21 @@ class TiledObjective:
     """An :class:`Objective` evaluated tile by tile (see the module's docstring): the same
     loss values, and a gradient equal to the untiled one, in memory set by ``tile``.
 
-    Takes the Gram statistic without masks and no extra terms.
+    Takes either style statistic, without masks, and no extra terms.
     """
 
     def __init__(self, objective: Objective, tile: int) -> None:
-        if objective.style.statistic != "gram" or len(objective.style.regions) != 1:
-            raise InputError("tiled evaluation takes the gram statistic without masks")
         region = objective.style.regions[0]
-        if region.targets is None or region.weights[objective.style_layers[0]] is not None:
-            raise InputError("tiled evaluation takes the gram statistic without masks")
+        if (
+            len(objective.style.regions) != 1
+            or region.targets is None
+            or region.weights[objective.style_layers[0]] is not None
+        ):
+            raise InputError("tiled evaluation takes no masks")
         if objective.terms:
             raise InputError("tiled evaluation takes no extra loss terms")
         self.objective = objective
         self.tile = tile
-        self.norms = {  # ||T||^2 of each style target, as relative_error divides by it
-            n: region.targets[n].pow(2).sum().clamp_min(losses.EPS) for n in objective.style_layers
-        }
         layers = objective.content_layers + objective.style_layers
         self.halo = tiles.halo(max(layers, key=LAYER_INDEX.__getitem__))
 
@@ -356,25 +369,17 @@ class TiledObjective:
             raise ValueError("tiled evaluation takes one image at a time")
         o = self.objective
         image = images.detach()
-        targets = o.style.layer_targets
         w = o.term_weights
-        # Pass 1: the global Gram matrices and the content error, without gradients.
-        sums, counts = tiles.gram_sums(o.features, image, o.style_layers, self.tile)
-        norms = self.norms
-        grams_ = {n: sums[n] / counts[n] for n in o.style_layers}
-        diffs = {n: grams_[n] - targets[n][0] for n in o.style_layers}
-        style_part = sum(
-            o.layer_weights[n] * float(diffs[n].pow(2).sum() / norms[n]) for n in o.style_layers
-        )
+        # Pass 1: each style layer's moments over the whole image, and from them the style
+        # loss and its gradients with respect to the moments.
+        gathered = tiles.moments(o.features, image, o.style_layers, self.tile)
+        style_part, pulls = self._style(gathered)
         content_norms = {
             n: content.features[n].pow(2).sum().clamp_min(losses.EPS) for n in o.content_layers
         }
         # Pass 2: the surrogate's gradient, tile by tile, summed into the image's gradient.
         grad = torch.zeros_like(image)
         content_error = dict.fromkeys(o.content_layers, 0.0)
-        style_scale = {
-            n: w["style"] * o.layer_weights[n] * 2 / (counts[n] * norms[n]) for n in o.style_layers
-        }
         content_scale = w["content"] / len(o.content_layers)
         for t in tiles.plan(image.shape[-2], image.shape[-1], self.tile, self.halo):
             crop = t.crop(image).clone().requires_grad_(True)
@@ -382,7 +387,12 @@ class TiledObjective:
             surrogate = crop.new_zeros(())
             for n in o.style_layers:
                 flat = losses.wide(tiles.flat(t.core(feats[n], downsampling(n))))
-                surrogate = surrogate + style_scale[n] * (flat * (diffs[n] @ flat)).sum()
+                centred = flat - gathered[n].mean[:, None]
+                g_mean, g_cov = pulls[n]
+                scale = w["style"] / gathered[n].count
+                surrogate = (
+                    surrogate + scale * (centred * (g_cov @ centred + g_mean[:, None])).sum()
+                )
             for n in o.content_layers:
                 stride = downsampling(n)
                 rows, cols = t.place(stride)
@@ -406,3 +416,26 @@ class TiledObjective:
         }
         values["total"] = float(total.detach())
         return total, values
+
+    def _style(
+        self, gathered: dict[str, tiles.Moments]
+    ) -> tuple[float, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+        """The style loss (before its weight) from each layer's moments, and per layer its
+        gradients with respect to the mean ``(C,)`` and the covariance ``(C, C)``."""
+        o = self.objective
+        targets = o.style.layer_targets
+        leaves = {
+            n: (
+                gathered[n].mean.unsqueeze(0).clone().requires_grad_(True),
+                gathered[n].cov.unsqueeze(0).clone().requires_grad_(True),
+            )
+            for n in o.style_layers
+        }
+        with torch.enable_grad():
+            total = sum(
+                o.layer_weights[n] * o.stat.compare(o.stat.from_moments(*leaves[n]), targets[n])
+                for n in o.style_layers
+            )
+            pulls = torch.autograd.grad(total, [t for pair in leaves.values() for t in pair])
+        by_layer = {n: (pulls[2 * i][0], pulls[2 * i + 1][0]) for i, n in enumerate(o.style_layers)}
+        return float(total.detach()), by_layer

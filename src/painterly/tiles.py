@@ -1,15 +1,18 @@
 """Tiles: the objective and its gradient at any image size, in memory set by the tile, with
 one global style (``objective.TiledObjective`` uses what is here).
 
-The style loss compares Gram matrices, and a Gram matrix is a sum over positions: the sum
-over tiles of each tile's feature products. So each evaluation makes two passes over the
+Both style statistics are functions of each layer's mean and covariance, which are sums
+over positions, gathered over the tiles. So each evaluation makes two passes over the
 tiles:
 
-1. without gradients, the global Gram matrix of every style layer (:func:`gram_sums`);
+1. without gradients, the mean and covariance of every style layer over the whole image
+   (:func:`moments`), and from them the style loss and its gradients ``g_m``, ``g_S`` with
+   respect to the mean ``m`` and covariance ``S``;
 2. with gradients, tile after tile, a surrogate whose gradient with respect to the tile's
-   features is exactly that of the whole loss: for ``L = ||G - T||^2 / ||T||^2`` with
-   ``G = (1/M) sum_p f_p f_p^T``, ``dL/df_p = 4 (G - T) f_p / (M ||T||^2)``, which is the
-   gradient of ``2 / (M ||T||^2) * sum_p f_p^T (G - T) f_p`` with ``G - T`` held fixed.
+   features is exactly that of the whole loss: with ``m = (1/M) sum_p f_p`` and
+   ``S = (1/M) sum_p (f_p - m)(f_p - m)^T``, ``dL/df_p = ((g_S + g_S^T)(f_p - m) + g_m) / M``,
+   which is the gradient of ``(1/M) sum_p x_p^T (g_S x_p + g_m)`` for ``x_p = f_p - m``
+   with ``m``, ``g_m`` and ``g_S`` held fixed. (For Gram matrices, ``G = S + m m^T``.)
    Content is a sum over positions too, divided by the whole target's norm.
 
 Each tile is evaluated on its *core* (the pixels it answers for) plus a *halo* as wide as
@@ -119,24 +122,50 @@ def flat(features: torch.Tensor) -> torch.Tensor:
     return features.reshape(features.shape[1], -1)
 
 
-def gram_sums(
+@dataclass(frozen=True)
+class Moments:
+    """The features of one layer over all positions of an image: how many positions, their
+    mean ``(C,)`` and their covariance ``(C, C)``, in float32 (float64 for float64 features)."""
+
+    count: int
+    mean: torch.Tensor
+    cov: torch.Tensor
+
+    def gram(self) -> torch.Tensor:
+        """The Gram matrix ``(1, C, C)`` as :func:`losses.gram` gives it."""
+        return (self.cov + torch.outer(self.mean, self.mean)).unsqueeze(0)
+
+
+def moments(
     features: Features, image: torch.Tensor, layers: tuple[str, ...], tile: int
-) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
-    """Per layer, the sum of feature outer products over all positions of ``image`` (one
-    image) and the number of positions, tile by tile, without gradients."""
+) -> dict[str, Moments]:
+    """Per layer, the :class:`Moments` of ``image``'s features (one image), tile by tile,
+    without gradients. Each tile's statistics are centred on its own mean and merged with
+    the pairwise update of Chan, Golub & LeVeque (1979), so that bfloat16 products lose
+    nothing to cancellation however large the mean is beside the spread."""
     if image.shape[0] != 1:
         raise ValueError("tiled statistics take one image at a time")
     deepest = max(layers, key=LAYER_INDEX.__getitem__)
-    sums: dict[str, torch.Tensor] = {}
-    counts = dict.fromkeys(layers, 0)
+    merged: dict[str, tuple[int, torch.Tensor, torch.Tensor]] = {}
     with torch.no_grad():
         for t, feats in passes(features, image, tile, halo(deepest)):
             for name in layers:
                 f = flat(t.core(feats[name], downsampling(name)))
-                product = losses.wide(f @ f.T)
-                sums[name] = sums[name] + product if name in sums else product
-                counts[name] += f.shape[1]
-    return sums, counts
+                n = f.shape[1]
+                if n == 0:  # a thin edge tile has no positions at the deeper layers
+                    continue
+                mean = f.sum(1, dtype=torch.promote_types(f.dtype, torch.float32)) / n
+                centred = f - mean.to(f.dtype)[:, None]
+                scatter = losses.wide(centred @ centred.T)
+                if name in merged:
+                    count, old_mean, old_scatter = merged[name]
+                    step = mean - old_mean
+                    total = count + n
+                    mean = old_mean + step * (n / total)
+                    scatter = old_scatter + scatter + torch.outer(step, step) * (count * n / total)
+                    n = total
+                merged[name] = (n, mean, scatter)
+    return {name: Moments(n, mean, scatter / n) for name, (n, mean, scatter) in merged.items()}
 
 
 def grams(
@@ -144,8 +173,7 @@ def grams(
 ) -> dict[str, torch.Tensor]:
     """Per layer, the Gram matrix ``(1, C, C)`` of ``image`` as :func:`losses.gram` gives
     it, computed tile by tile."""
-    sums, counts = gram_sums(features, image, layers, tile)
-    return {name: (sums[name] / counts[name]).unsqueeze(0) for name in layers}
+    return {name: m.gram() for name, m in moments(features, image, layers, tile).items()}
 
 
 def passes(
@@ -158,8 +186,9 @@ def passes(
 __all__ = [
     "ALIGN",
     "Tile",
+    "Moments",
     "grams",
-    "gram_sums",
+    "moments",
     "halo",
     "flat",
     "passes",
