@@ -7,7 +7,9 @@ import torch
 from PIL import Image
 
 from painterly import cli, fast, io, modelfile
+from painterly.console import Parser, add_setting_flags
 from painterly.image import rgb_to_yiq
+from painterly.settings import TRAIN_RECIPE, Settings, train_settings
 from painterly.train import Trainer
 
 TINY = ["--steps", "4", "--size", "32", "--batch", "2", "--photo-side", "48", "--seed", "0"]
@@ -38,6 +40,8 @@ def test_train_writes_a_model_with_its_record_and_previews(images, photos, tmp_p
     assert record["steps_done"] == 4 and record["command"].startswith("painterly train ")
     assert record["settings"]["seed"] == 0
     assert record["settings"]["steps"] == 150 and record["settings"]["size"] == 512  # untouched
+    for name, value in TRAIN_RECIPE.items():  # the training's own loss, not the engine's
+        assert record["settings"][name] == (list(value) if isinstance(value, tuple) else value)
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["starry.safetensors", "starry_step00002.png", "starry_step00004.png"]
 
@@ -228,3 +232,16 @@ def test_apply_under_a_memory_cap_runs_in_tiles_with_the_same_picture(
     assert np.abs(a - b).max() <= 1
     assert cli.main([*args[:-1], "0"]) == 2
     assert "--max-memory 0.0: must be positive" in capsys.readouterr().err
+
+
+def test_training_starts_from_its_own_recipe_and_its_help_says_so():
+    # The fast networks' loss is measured on its own (docs/fast.md): it must not move when
+    # the optimisation engine's defaults do, and the user's flags still win.
+    assert train_settings() == Settings().replace(**TRAIN_RECIPE)
+    given = train_settings(style_weight=4.0, style_stats="meancov")
+    assert given.style_weight == 4.0 and given.style_stats == "meancov"
+    assert given.style_layers == TRAIN_RECIPE["style_layers"]
+    parser = Parser(prog="x")
+    add_setting_flags(parser, ["style_weight", "style_layers"], Settings(style_weight=3.5))
+    text = " ".join(parser.format_help().split())
+    assert "(default: 3.5;" in text and "(default: relu1_1,relu2_1" in text

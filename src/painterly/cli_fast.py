@@ -28,7 +28,13 @@ from painterly.console import (
 )
 from painterly.errors import InputError
 from painterly.inputs import Inputs
-from painterly.settings import DEVICES, TRAIN_COLOUR_MODES, WEIGHT_SOURCES, Settings, TrainOptions
+from painterly.settings import (
+    DEVICES,
+    TRAIN_COLOUR_MODES,
+    WEIGHT_SOURCES,
+    TrainOptions,
+    train_settings,
+)
 
 # The loss settings a training run takes (the rest are the optimisation engine's).
 TRAIN_SETTINGS = [
@@ -76,7 +82,7 @@ def build_train_parser() -> argparse.ArgumentParser:
         default=d.photo_side,
         help=f"long side photos and style are resized to (default: {d.photo_side})",
     )
-    add_setting_flags(p, TRAIN_SETTINGS)
+    add_setting_flags(p, TRAIN_SETTINGS, train_settings())
     p.add_argument(
         "--preserve-color",
         choices=TRAIN_COLOUR_MODES,
@@ -125,7 +131,7 @@ def cmd_train(argv: list[str]) -> int:
         weights_file = None
         if given.get("weights") is not None and given["weights"] not in WEIGHT_SOURCES:
             weights_file = given.pop("weights")  # a file: an input, not a setting
-        settings = Settings().replace(**given)
+        settings = train_settings(**given)
         options = TrainOptions(
             args.arch, args.steps, args.size, args.batch, args.lr, args.photo_side, args.noise
         )

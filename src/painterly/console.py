@@ -62,9 +62,13 @@ def _with_words(cast: Any, words: dict[str, Any]) -> Any:
     return parse
 
 
-def add_setting_flags(parser: argparse.ArgumentParser, names: list[str]) -> None:
+def add_setting_flags(
+    parser: argparse.ArgumentParser, names: list[str], defaults: Settings | None = None
+) -> None:
     """A ``--flag`` for each named Settings field: type, choices, help, default and bounds
-    from the field; a flag not given leaves the attribute unset (argparse.SUPPRESS)."""
+    from the field; a flag not given leaves the attribute unset (argparse.SUPPRESS).
+    ``defaults``: where the command starts from, when not from ``Settings()`` (the help
+    shows its values)."""
     hints = typing.get_type_hints(Settings)
     fields = {f.name: f for f in dataclasses.fields(Settings)}
     for name in names:
@@ -72,7 +76,8 @@ def add_setting_flags(parser: argparse.ArgumentParser, names: list[str]) -> None
         kind = _flag_type(hints[f.name])
         if "words" in f.metadata:
             kind = _with_words(kind, f.metadata["words"])
-        kwargs: dict[str, Any] = {"type": kind, "help": _flag_help(f)}
+        default = f.default if defaults is None else getattr(defaults, name)
+        kwargs: dict[str, Any] = {"type": kind, "help": _flag_help(f, default)}
         if "choices" in f.metadata and f.metadata.get("input") is None and hints[f.name] is str:
             kwargs["choices"] = f.metadata["choices"]  # layer lists: checked by Settings
         parser.add_argument(f"--{f.name.replace('_', '-')}", default=argparse.SUPPRESS, **kwargs)
@@ -130,11 +135,10 @@ def given_settings(args: argparse.Namespace, model: bool, engine: str) -> set[st
     return given
 
 
-def _flag_help(f: dataclasses.Field[Any]) -> str:
+def _flag_help(f: dataclasses.Field[Any], default: Any) -> str:
     """The field's help with its default and its bounds in one parenthesis, from the field's
     metadata; a help text that ends by saying what its default means ("... (default:
     equal)") keeps those words in place of the value."""
-    default = f.default
     rules = f.metadata
     text, said = _said_default(rules["help"])
     shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
