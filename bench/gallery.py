@@ -96,7 +96,7 @@ def contact_sheet(cells: list[tuple[str, Image.Image]], columns: int) -> Image.I
 
 def index(cells: list[tuple[Picture, Image.Image]], size: int) -> str:
     """docs/gallery/README.md: the publishable pictures, each with the command that made it."""
-    kept = sum(1 for pic, _ in cells if not pic.free)
+    kept = sum(1 for pic in pictures() if not pic.free)  # rendered or not (--free-only)
     lines = [
         "# Gallery",
         "",

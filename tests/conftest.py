@@ -10,7 +10,7 @@ from PIL import Image
 
 from painterly import weights
 from painterly.features import VGGFeatures
-from painterly.settings import Settings
+from painterly.settings import TRAIN_RECIPE, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -23,8 +23,9 @@ def caffe() -> weights.Weights:
 
 @pytest.fixture(scope="session")
 def extractor(caffe: weights.Weights) -> VGGFeatures:
-    s = Settings()
-    return VGGFeatures(caffe, s.content_layers + s.style_layers)
+    s = Settings()  # and relu5_1: the article's layers, which training still uses
+    layers = dict.fromkeys(s.content_layers + s.style_layers + TRAIN_RECIPE["style_layers"])
+    return VGGFeatures(caffe, tuple(layers))
 
 
 @pytest.fixture(scope="session")

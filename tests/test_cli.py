@@ -183,7 +183,7 @@ BAD = {
     "unknown precision": (["{content}", "{style}", "--precision", "fp8"], "invalid choice"),
     "cuda absent": (["{content}", "{style}", "--device", "cuda"], "CUDA"),
     "unknown layer": (["{content}", "{style}", "--style-layers", "relu1_1,relu9_9"], "relu9_9"),
-    "layer weights count": (["{content}", "{style}", "--style-layer-weights", "1,2"], "5 numbers"),
+    "layer weights count": (["{content}", "{style}", "--style-layer-weights", "1,2"], "4 numbers"),
     "unknown weights": (["{content}", "{style}", "--weights", "imagenet"], "weights='imagenet'"),
     "weights file missing": (
         ["{content}", "{style}", "--weights", "{tmp}/none.pth"],

@@ -23,7 +23,7 @@ def pictures():
 
 
 def test_style_targets_are_the_style_statistics_computed_without_gradients(extractor, pictures):
-    s = Settings()
+    s = Settings(style_stats="gram")
     style = pictures["style"]
     targets = style_targets(feature_pass(extractor), [(style, 1.0)], s)
     assert targets.statistic == "gram" and targets.layers == s.style_layers

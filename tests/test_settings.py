@@ -8,7 +8,9 @@ from painterly.settings import InputError, Settings
 def test_defaults_are_valid_and_frozen():
     s = Settings()
     assert s.content_layers == ("relu4_2",)
-    assert s.deepest_layer == "relu5_1"
+    assert s.style_layers == ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+    assert (s.style_stats, s.preserve_color, s.style_weight) == ("meancov", "painting", 20.0)
+    assert s.deepest_layer == "relu4_2"  # the content layer lies past relu4_1
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.size = 3  # type: ignore[misc]
 
@@ -43,9 +45,9 @@ def test_replace_validates_and_rejects_unknown_fields():
         ({"style_layers": ()}, "style_layers"),
         ({"style_layers": "relu1_1"}, "style_layers"),
         ({"style_layers": ("relu1_1", "relu1_1")}, "twice"),
-        ({"style_layer_weights": (1.0, 2.0)}, "expected 5 numbers"),
-        ({"style_layer_weights": (1.0, 1.0, 1.0, 1.0, -1.0)}, "-1.0"),
-        ({"style_layer_weights": (0.0,) * 5}, "all 0"),
+        ({"style_layer_weights": (1.0, 2.0)}, "expected 4 numbers"),
+        ({"style_layer_weights": (1.0, 1.0, 1.0, -1.0)}, "-1.0"),
+        ({"style_layer_weights": (0.0,) * 4}, "all 0"),
         ({"start_size": 16}, "start_size=16"),
         ({"size": 512, "scale_steps": (10,)}, "expected 3 numbers"),
         ({"size": 512, "scale_steps": (10, 0, 10)}, "0 is not"),

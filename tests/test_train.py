@@ -9,7 +9,7 @@ import torch
 from painterly.errors import InputError
 from painterly.image import resize_long_side
 from painterly.io import load_image
-from painterly.settings import Settings
+from painterly.settings import train_settings
 from painterly.train import Trainer, TrainOptions, learning_rate
 
 TINY = TrainOptions(steps=12, crop=32, batch=2, lr=5e-3, photo_side=48)
@@ -26,7 +26,7 @@ def style(images):
 
 
 def _trainer(extractor, photos, style, options=TINY, state=None, settings=None):
-    settings = settings or Settings()
+    settings = settings or train_settings()
     return Trainer(
         extractor, photos, style, settings, options, device=torch.device("cpu"), state=state
     )
@@ -81,7 +81,7 @@ def test_the_networks_gradients_are_those_of_a_pass_in_the_default_layout(extrac
 
 @pytest.mark.parametrize(("colour", "noise"), [("none", 0), ("painting", 0), ("none", 8)])
 def test_a_resumed_run_ends_with_the_same_weights(extractor, photos, style, colour, noise):
-    settings = Settings(preserve_color=colour)
+    settings = train_settings(preserve_color=colour)
     options = TrainOptions(**{**TINY.to_dict(), "noise": noise})  # noise: drawn as the crops
     straight = _trainer(extractor, photos, style, options, settings=settings)
     for _ in straight.run():
@@ -130,7 +130,7 @@ def test_bad_options_and_inputs(extractor, photos, style):
         _trainer(extractor, [], style)
     for mode in ("luminance", "histogram"):  # they act on one photo at a time
         with pytest.raises(InputError, match=f"{mode} is an option of 'painterly apply'"):
-            _trainer(extractor, photos, style, settings=Settings(preserve_color=mode))
+            _trainer(extractor, photos, style, settings=train_settings(preserve_color=mode))
 
 
 def test_painting_colours_train_on_the_photos_recoloured_with_the_paintings_palette(
@@ -141,7 +141,7 @@ def test_painting_colours_train_on_the_photos_recoloured_with_the_paintings_pale
     from painterly.image import match_colour_statistics
 
     plain = _trainer(extractor, photos, style)
-    painted = _trainer(extractor, photos, style, settings=Settings(preserve_color="painting"))
+    painted = _trainer(extractor, photos, style, settings=train_settings(preserve_color="painting"))
     recoloured = match_colour_statistics(painted.photos[0], style[0][0])
     crops, targets = painted._crops()
     assert torch.equal(crops, plain.batch())  # the same draws, the same crops

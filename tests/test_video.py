@@ -373,7 +373,9 @@ def test_a_later_frame_runs_coarse_then_fine_keeping_the_warped_result_where_tru
     from painterly.inputs import Inputs
     from painterly.settings import Settings
 
-    settings = Settings().replace(size=64, start_size=32, steps=4, seed=0)
+    # Gram matrices: at 32 px relu4_1 has 16 positions for 512 channels, too few for a
+    # covariance to paint much in four steps; the schedule is what is tested here.
+    settings = Settings().replace(size=64, start_size=32, steps=4, seed=0, style_stats="gram")
     engine = video.OptimFrames(((str(images["the_scream"]), 1.0),), settings, 6)
     frame = io.load_image(images["tubingen"])  # 64x48
     engine.job = video.api.prepare(Inputs.of(frame, engine.styles), settings, extractor=extractor)

@@ -166,7 +166,7 @@ def _engine(args: argparse.Namespace, settings: Settings, given: set[str], optio
             tuple(styles),
             settings.to_dict(),
             size,
-            settings.preserve_color,
+            getattr(args, "preserve_color", "none"),  # a frame's colours: none unless asked
             args.runtime,
             settings.device,
             output=options,
