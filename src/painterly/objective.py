@@ -387,12 +387,9 @@ class TiledObjective:
             surrogate = crop.new_zeros(())
             for n in o.style_layers:
                 flat = losses.wide(tiles.flat(t.core(feats[n], downsampling(n))))
-                centred = flat - gathered[n].mean[:, None]
-                g_mean, g_cov = pulls[n]
+                g_cov, shift = pulls[n]
                 scale = w["style"] / gathered[n].count
-                surrogate = (
-                    surrogate + scale * (centred * (g_cov @ centred + g_mean[:, None])).sum()
-                )
+                surrogate = surrogate + scale * (flat * (g_cov @ flat + shift[:, None])).sum()
             for n in o.content_layers:
                 stride = downsampling(n)
                 rows, cols = t.place(stride)
@@ -420,8 +417,10 @@ class TiledObjective:
     def _style(
         self, gathered: dict[str, tiles.Moments]
     ) -> tuple[float, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
-        """The style loss (before its weight) from each layer's moments, and per layer its
-        gradients with respect to the mean ``(C,)`` and the covariance ``(C, C)``."""
+        """The style loss (before its weight) from each layer's moments, and per layer the
+        surrogate's ``g_S`` and ``g_m - (g_S + g_S^T) m`` (see the tiles module): its
+        gradients with respect to the covariance ``S`` ``(C, C)`` and the mean ``m``
+        ``(C,)``, the second folded so that the features need no centring."""
         o = self.objective
         targets = o.style.layer_targets
         leaves = {
@@ -437,5 +436,8 @@ class TiledObjective:
                 for n in o.style_layers
             )
             pulls = torch.autograd.grad(total, [t for pair in leaves.values() for t in pair])
-        by_layer = {n: (pulls[2 * i][0], pulls[2 * i + 1][0]) for i, n in enumerate(o.style_layers)}
+        by_layer = {}
+        for i, n in enumerate(o.style_layers):
+            g_mean, g_cov = pulls[2 * i][0], pulls[2 * i + 1][0]
+            by_layer[n] = (g_cov, g_mean - (g_cov + g_cov.T) @ gathered[n].mean)
         return float(total.detach()), by_layer

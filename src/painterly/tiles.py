@@ -11,8 +11,9 @@ tiles:
 2. with gradients, tile after tile, a surrogate whose gradient with respect to the tile's
    features is exactly that of the whole loss: with ``m = (1/M) sum_p f_p`` and
    ``S = (1/M) sum_p (f_p - m)(f_p - m)^T``, ``dL/df_p = ((g_S + g_S^T)(f_p - m) + g_m) / M``,
-   which is the gradient of ``(1/M) sum_p x_p^T (g_S x_p + g_m)`` for ``x_p = f_p - m``
-   with ``m``, ``g_m`` and ``g_S`` held fixed. (For Gram matrices, ``G = S + m m^T``.)
+   which is the gradient of ``(1/M) sum_p f_p^T (g_S f_p + b)`` with ``b = g_m - (g_S +
+   g_S^T) m`` and ``g_S``, ``b`` held fixed: the features need no centring (no copy).
+   (For Gram matrices, ``G = S + m m^T``, and ``b`` is zero.)
    Content is a sum over positions too, divided by the whole target's norm.
 
 Each tile is evaluated on its *core* (the pixels it answers for) plus a *halo* as wide as
@@ -131,10 +132,6 @@ class Moments:
     mean: torch.Tensor
     cov: torch.Tensor
 
-    def gram(self) -> torch.Tensor:
-        """The Gram matrix ``(1, C, C)`` as :func:`losses.gram` gives it."""
-        return (self.cov + torch.outer(self.mean, self.mean)).unsqueeze(0)
-
 
 def moments(
     features: Features, image: torch.Tensor, layers: tuple[str, ...], tile: int
@@ -168,14 +165,6 @@ def moments(
     return {name: Moments(n, mean, scatter / n) for name, (n, mean, scatter) in merged.items()}
 
 
-def grams(
-    features: Features, image: torch.Tensor, layers: tuple[str, ...], tile: int
-) -> dict[str, torch.Tensor]:
-    """Per layer, the Gram matrix ``(1, C, C)`` of ``image`` as :func:`losses.gram` gives
-    it, computed tile by tile."""
-    return {name: m.gram() for name, m in moments(features, image, layers, tile).items()}
-
-
 def passes(
     features: Features, image: torch.Tensor, tile: int, margin: int
 ) -> Iterator[tuple[Tile, dict[str, torch.Tensor]]]:
@@ -187,7 +176,6 @@ __all__ = [
     "ALIGN",
     "Tile",
     "Moments",
-    "grams",
     "moments",
     "halo",
     "flat",
