@@ -164,6 +164,26 @@ def test_a_tiled_run_follows_the_untiled_one_step_by_step(extractor, images):
     assert runs[64] == pytest.approx(runs[0], rel=1e-4)
 
 
+def test_the_defaults_run_in_tiles(extractor, images):
+    # meancov and the painting's colours (the defaults) at a tiled scale: accepted, and the
+    # loss falls as it does untiled (step for step only up to meancov's float32 sensitivity
+    # on so small a picture, above).
+    from painterly import api
+    from painterly.inputs import Inputs
+
+    runs = {}
+    for tile in (0, 64):
+        s = Settings(size=112, start_size=112, steps=4, seed=0, tile=tile, precision="fp32")
+        assert s.style_stats == "meancov"
+        job = api.prepare(
+            Inputs.of(images["tubingen"], [(images["starry_night"], 1.0)]), s, extractor=extractor
+        )
+        runs[tile] = [p.losses["total"] for p in job.run()]
+    assert runs[64][-1] < runs[64][0] and runs[0][-1] < runs[0][0]
+    assert runs[64][0] == pytest.approx(runs[0][0], rel=1e-4)  # the same start, the same loss
+    assert runs[64][-1] == pytest.approx(runs[0][-1], rel=0.1)
+
+
 def test_tiles_with_masks_are_refused_before_any_work(extractor, images):
     from painterly import api
     from painterly.inputs import Inputs
