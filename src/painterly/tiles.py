@@ -137,9 +137,9 @@ def moments(
     features: Features, image: torch.Tensor, layers: tuple[str, ...], tile: int
 ) -> dict[str, Moments]:
     """Per layer, the :class:`Moments` of ``image``'s features (one image), tile by tile,
-    without gradients. Each tile's statistics are centred on its own mean and merged with
-    the pairwise update of Chan, Golub & LeVeque (1979), so that bfloat16 products lose
-    nothing to cancellation however large the mean is beside the spread."""
+    without gradients. Each tile's mean and covariance (:func:`losses.mean_cov`, centred on
+    the tile's own mean, so that bfloat16 products lose nothing to cancellation) are merged
+    with the pairwise update of Chan, Golub & LeVeque (1979)."""
     if image.shape[0] != 1:
         raise ValueError("tiled statistics take one image at a time")
     deepest = max(layers, key=LAYER_INDEX.__getitem__)
@@ -147,13 +147,12 @@ def moments(
     with torch.no_grad():
         for t, feats in passes(features, image, tile, halo(deepest)):
             for name in layers:
-                f = flat(t.core(feats[name], downsampling(name)))
-                n = f.shape[1]
+                core = t.core(feats[name], downsampling(name))
+                n = core.shape[-2] * core.shape[-1]
                 if n == 0:  # a thin edge tile has no positions at the deeper layers
                     continue
-                mean = f.sum(1, dtype=torch.promote_types(f.dtype, torch.float32)) / n
-                centred = f - mean.to(f.dtype)[:, None]
-                scatter = losses.wide(centred @ centred.T)
+                mean, cov = losses.mean_cov(core)
+                mean, scatter = mean[0], cov[0] * n
                 if name in merged:
                     count, old_mean, old_scatter = merged[name]
                     step = mean - old_mean
