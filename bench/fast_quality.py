@@ -1,6 +1,7 @@
 """A trained model beside the optimisation engine's defaults, on the shared content photos:
 
     .venv/bin/python bench/fast_quality.py MODEL STYLE [--size 512] [--out DIR] [--opt-dir DIR]
+        [--preserve-color painting]
 
 Both results are scored by the fixed evaluation of bench/evaluate.py: relu4_2 content
 distance, Gram style distance, and the independent style distance (Magenta's style
@@ -30,6 +31,7 @@ def main() -> int:
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--opt-dir", type=Path, help="optimised results to reuse (default: --out)")
+    p.add_argument("--preserve-color", default="none", help="apply's colour mode for the model")
     args = p.parse_args()
     sys.path.insert(0, str(ROOT / "bench"))
     from evaluate import Evaluator
@@ -50,7 +52,7 @@ def main() -> int:
     for photo in sorted(CONTENT.glob("*.jpg")):
         judge = Evaluator(photo, args.style)
         began = time.perf_counter()
-        result = fast.apply(model, fast.fit(io.load_image(photo), args.size))
+        result = fast.apply(model, fast.fit(io.load_image(photo), args.size), args.preserve_color)
         seconds = time.perf_counter() - began
         fast_path = args.out / f"{photo.stem}__fast.png"
         io.save_image(result, fast_path)

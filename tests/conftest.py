@@ -53,7 +53,12 @@ def rt_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     torch.manual_seed(1)
     path = tmp_path_factory.mktemp("graph") / "rt.safetensors"
-    return modelfile.save(path, build("rt"), {"styles": [{"name": "s.png"}], "tag": "x"})
+    palette = {
+        "mean": [0.4, 0.3, 0.2],
+        "cov": [[0.04, 0.01, 0.0], [0.01, 0.02, 0.0], [0.0, 0.0, 0.01]],
+    }
+    record = {"styles": [{"name": "s.png"}], "tag": "x", "palette": palette}
+    return modelfile.save(path, build("rt"), record)
 
 
 @pytest.fixture(scope="session")

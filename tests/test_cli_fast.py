@@ -8,7 +8,7 @@ from PIL import Image
 
 from painterly import cli, fast, io, modelfile
 from painterly.console import Parser, add_setting_flags
-from painterly.image import rgb_to_yiq
+from painterly.image import colour_moments, rgb_to_yiq
 from painterly.settings import TRAIN_RECIPE, Settings, train_settings
 from painterly.train import Trainer
 
@@ -39,6 +39,10 @@ def test_train_writes_a_model_with_its_record_and_previews(images, photos, tmp_p
     assert record["training"]["crop"] == 32 and record["training"]["photos"] == 2
     assert record["steps_done"] == 4 and record["command"].startswith("painterly train ")
     assert record["settings"]["seed"] == 0
+    painting = io.load_image(images["starry_night"])  # its palette, for apply's painting mode
+    mean, cov = (t.tolist() for t in colour_moments(painting))
+    assert np.allclose(record["palette"]["mean"], np.ravel(mean))
+    assert np.allclose(record["palette"]["cov"], cov)
     assert record["settings"]["steps"] == 150 and record["settings"]["size"] == 512  # untouched
     for name, value in TRAIN_RECIPE.items():  # the training's own loss, not the engine's
         assert record["settings"][name] == (list(value) if isinstance(value, tuple) else value)
@@ -144,6 +148,39 @@ def test_apply_one_file_with_size_and_luminance(model, images, tmp_path):
     photo = fast.fit(io.load_image(images["tubingen"]), 40)
     chroma = (rgb_to_yiq(result)[:, 1:] - rgb_to_yiq(photo)[:, 1:]).abs().mean()
     assert chroma < 0.02  # the photo's colours, the network's brightness
+
+
+def test_apply_in_the_paintings_colours(model, images, tmp_path, capsys):
+    from painterly.transform import build
+
+    painting = io.load_image(images["the_scream"])
+    torch.manual_seed(1)
+    record = {"styles": [], "palette": fast.palette_record([(painting, 1.0)])}
+    painted = modelfile.save(tmp_path / "scream.safetensors", build("rt"), record)
+    out = tmp_path / "o.png"
+    argv = [str(images["tubingen"]), "-o", str(out), "-q", "--size", "48"]
+    assert cli.main(["apply", str(painted), *argv, "--preserve-color", "painting"]) == 0
+    (m_out, c_out), (m_p, c_p) = colour_moments(io.load_image(out)), colour_moments(painting)
+    assert torch.allclose(m_out, m_p, atol=0.02) and torch.allclose(c_out, c_p, atol=0.01)
+    for name, make in ODD.items():  # no spread in a colour, one row, gray, alpha
+        make().save(tmp_path / name)
+        target = tmp_path / f"out_{name}"
+        argv = ["apply", str(painted), str(tmp_path / name), "-o", str(target), "-q"]
+        assert cli.main([*argv, "--preserve-color", "painting"]) == 0, name
+        assert np.isfinite(io.load_image(target).numpy()).all()
+    missing = tmp_path / "m.png"  # a model from before palettes were recorded
+    argv = ["apply", str(model), str(images["tubingen"]), "-o", str(missing)]
+    assert cli.main([*argv, "--preserve-color", "painting"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not hold" in err[0] and not missing.exists()
+
+
+def test_the_bundled_models_hold_their_paintings_palettes():
+    for path in modelfile.bundled():
+        mean, cov = fast.model_palette(modelfile.load(path))
+        assert ((mean > 0) & (mean < 1)).all(), path.stem
+        assert (torch.linalg.eigvalsh(cov) > 0).all(), path.stem  # a painting's spread
+    assert {p.stem for p in modelfile.bundled()} == {"starry_night", "the_scream", "shipwreck"}
 
 
 def test_apply_refuses_bad_models_and_outputs(model, images, tmp_path, capsys):

@@ -68,3 +68,17 @@ def test_matching_colour_statistics_gives_the_targets_moments():
     assert out.dtype == source.dtype and out.shape == source.shape
     (m_out, c_out), (m_t, c_t) = image.colour_moments(out), image.colour_moments(target)
     assert torch.allclose(m_out, m_t, atol=0.01) and torch.allclose(c_out, c_t, atol=0.005)
+
+
+def test_recolour_gives_the_moments_asked_for():
+    gen = torch.Generator().manual_seed(5)
+    picture = torch.rand(1, 3, 30, 40, generator=gen) * 0.5 + 0.25
+    target = torch.rand(1, 3, 20, 20, generator=gen) * 0.3 + 0.2
+    target[:, 2] = 0.7 * target[:, 1] + 0.1  # correlated channels
+    mean, cov = image.colour_moments(target)
+    out = image.recolour(picture, mean, cov)
+    assert out.dtype == picture.dtype and out.shape == picture.shape
+    m_out, c_out = image.colour_moments(out)
+    assert torch.allclose(m_out, mean, atol=0.01) and torch.allclose(c_out, cov, atol=0.005)
+    flat = image.recolour(torch.full((1, 3, 1, 9), 0.5), mean, cov)  # no spread: the mean
+    assert torch.allclose(flat.double(), mean.view(1, 3, 1, 1).expand_as(flat), atol=1e-6)

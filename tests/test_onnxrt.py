@@ -28,6 +28,13 @@ def test_the_record_travels_in_the_onnx_file(rt_model_path, rt_onnx_path):
     assert onnxrt.load(rt_onnx_path).record == modelfile.load(rt_model_path).record
 
 
+def test_an_onnx_file_applies_in_the_paintings_colours(rt_model_path, rt_onnx_path):
+    image = rand_image(40, 56, seed=4)
+    ours = fast.apply(modelfile.load(rt_model_path), image, "painting")
+    theirs = fast.apply(onnxrt.load(rt_onnx_path), image, "painting")  # the palette travelled
+    assert (ours - theirs).abs().mean() < 1 / 255
+
+
 def test_the_runtime_is_chosen_and_onnx_files_apply(rt_model_path, rt_onnx_path, images, tmp_path):
     fastest = openvinort.OpenVinoNet if openvinort.available() else onnxrt.OnnxNet
     for path in (rt_model_path, rt_onnx_path):

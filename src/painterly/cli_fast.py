@@ -1,7 +1,7 @@
 """The feed-forward engine's commands; ``cli.main`` dispatches here (and maps the errors).
 
 painterly train STYLE [STYLE:W ...] --photos DIR -o MODEL [options]
-painterly apply MODEL INPUT [INPUT ...] -o OUTPUT [--size PX] [--preserve-color luminance]
+painterly apply MODEL INPUT [INPUT ...] -o OUTPUT [--size PX] [--preserve-color luminance|painting]
                 [--bit-depth 16] [--dpi N]
 painterly models
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from painterly.console import (
+    APPLY_COLOURS,
     EXIT_OK,
     PROG,
     RUNTIMES,
@@ -211,8 +212,10 @@ def cmd_apply(argv: list[str]) -> int:
     p.add_argument(
         "--preserve-color",
         default="none",
-        choices=("none", "luminance"),
-        help="keep the photo's colours; luminance: the style on brightness only (default: none)",
+        choices=APPLY_COLOURS,
+        help="luminance: the style on brightness only, in the photo's colours; painting: the "
+        "result in the painting's colour mean and covariance, recorded in the model "
+        "(default: none)",
     )
     p.add_argument(
         "--device", default="auto", choices=DEVICES, help="compute device (default: auto)"

@@ -16,9 +16,11 @@ from typing import Any
 import torch
 
 from painterly import io, modelfile, onnxrt, openvinort, runtime, transform, weights
+from painterly.console import APPLY_COLOURS
 from painterly.errors import InputError, InputNotice
 from painterly.features import VGGFeatures
-from painterly.image import resize_long_side, with_content_colour
+from painterly.guides import palette
+from painterly.image import recolour, resize_long_side, with_content_colour
 from painterly.inputs import Inputs
 from painterly.modelfile import Model
 from painterly.settings import Settings, TrainOptions
@@ -109,6 +111,7 @@ def prepare_training(
             "device": device.type,
         },
         "command": shlex.join(command),
+        "palette": palette_record(style_images),
     }
     config = {
         "inputs": inputs.record(),
@@ -233,11 +236,16 @@ def apply(
     max_memory: float | None = None,
 ) -> torch.Tensor:
     """``(1, 3, H, W)`` in [0, 1] -> the stylised image; ``luminance`` keeps the photo's
-    colours (the network's brightness with the photo's chroma). An image too large for
+    colours (the network's brightness with the photo's chroma), ``painting`` recolours the
+    result with the painting's palette from the model's record (:func:`model_palette`: the
+    optimisation engine's default colours, after the network). An image too large for
     memory (what is free, or ``max_memory`` GiB) runs in tiles, with the same result
     (transform.stylise_tiled)."""
-    if preserve_color not in ("none", "luminance"):
-        raise InputError(f"--preserve-color {preserve_color}: apply takes none or luminance")
+    if preserve_color not in APPLY_COLOURS:
+        raise InputError(
+            f"--preserve-color {preserve_color}: apply takes {', '.join(APPLY_COLOURS)}"
+        )
+    colours = model_palette(model) if preserve_color == "painting" else None
     net = model.net
     device = next(net.parameters()).device if isinstance(net, torch.nn.Module) else "cpu"
     tile = _tile(model, image, torch.device(device), max_memory)
@@ -249,7 +257,33 @@ def apply(
             net = modelfile.load(model.source, "cpu").net
             device = "cpu"
         out = transform.stylise_tiled(net, image.to(device), tile).cpu()
+    if colours is not None:
+        return recolour(out, *colours)
     return with_content_colour(out, image) if preserve_color == "luminance" else out
+
+
+def palette_record(styles: list[tuple[torch.Tensor, float]]) -> dict[str, Any]:
+    """The painting's palette (guides.palette) as a model record keeps it: colour mean and
+    covariance of RGB in [0, 1], as lists."""
+    mean, cov = palette(styles)
+    return {"mean": mean.flatten().tolist(), "cov": cov.tolist()}
+
+
+def model_palette(model: Model) -> tuple[torch.Tensor, torch.Tensor]:
+    """The palette a model's record keeps (:func:`palette_record`), as ``(3, 1), (3, 3)``
+    float64 tensors; a model without one, or with a malformed one, is refused in one line."""
+    entry = model.record.get("palette")
+    try:
+        mean = torch.tensor(entry["mean"], dtype=torch.float64).view(3, 1)  # type: ignore[index]
+        cov = torch.tensor(entry["cov"], dtype=torch.float64).view(3, 3)  # type: ignore[index]
+    except (TypeError, KeyError, ValueError, RuntimeError):
+        raise InputError(
+            f"{model.source}: --preserve-color painting needs the painting's palette, which "
+            "this model's record does not hold (trained before it was recorded: train it again)"
+        ) from None
+    if not (torch.isfinite(mean).all() and torch.isfinite(cov).all()):
+        raise InputError(f"{model.source}: the palette in its record is not finite")
+    return mean, cov
 
 
 FAST_TILE = 1024  # a print-size photo through a fast network in tiles of this side

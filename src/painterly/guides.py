@@ -15,10 +15,12 @@ import torch
 from painterly.errors import InputError
 from painterly.image import (
     blur,
+    colour_moments,
     gray,
     luminance,
     match_colour_statistics,
     match_luminance,
+    recolour,
     resize,
     with_content_colour,
 )
@@ -63,11 +65,15 @@ def _luminance(content: torch.Tensor, styles: StyleList) -> Rewritten:
     return gray(luminance(content)), styles, finish
 
 
+def palette(styles: StyleList) -> tuple[torch.Tensor, torch.Tensor]:
+    """The painting's palette: the heaviest painting's colour mean ``(3, 1)`` and
+    covariance ``(3, 3)``, in float64 (``--preserve-color painting``, in both engines)."""
+    return colour_moments(max(styles, key=lambda sw: sw[1])[0])
+
+
 def painting_colours(content: torch.Tensor, styles: StyleList) -> torch.Tensor:
-    """The photo recoloured with the painting's palette: the heaviest painting's colour
-    mean and covariance (``--preserve-color painting``, in both engines)."""
-    palette = max(styles, key=lambda sw: sw[1])[0]
-    return match_colour_statistics(content, palette.to(content.device))
+    """The photo recoloured with the painting's :func:`palette`."""
+    return recolour(content, *palette(styles))
 
 
 def _painting(content: torch.Tensor, styles: StyleList) -> Rewritten:

@@ -74,19 +74,24 @@ def with_content_colour(lum: torch.Tensor, content: torch.Tensor) -> torch.Tenso
 
 
 def match_colour_statistics(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
-    """Map the style's colours linearly to the content's colour mean and covariance.
+    """Map the style's colours linearly to the content's colour mean and covariance
+    (:func:`recolour` to :func:`colour_moments` of the content), so the recoloured style has
+    exactly the photo's mean and covariance (Gatys et al. 2017, section 5.2).
+    ``(N, 3, H, W), (N, 3, H', W') -> (N, 3, H, W)`` in [0, 1]."""
+    return recolour(style, *colour_moments(content))
 
-    ``x' = A (x - mu_s) + mu_c`` with ``A = C_c^{1/2} C_s^{-1/2}`` (symmetric square roots),
-    so the recoloured style has exactly the photo's mean and covariance (Gatys et al. 2017,
-    section 5.2). ``(N, 3, H, W), (N, 3, H', W') -> (N, 3, H, W)`` in [0, 1].
-    """
-    mu_s, cov_s = colour_moments(style)
-    mu_c, cov_c = colour_moments(content)
-    eye = 1e-5 * torch.eye(3, dtype=torch.float64, device=cov_s.device)
-    a = sqrtm_psd(cov_c + eye) @ torch.linalg.inv(sqrtm_psd(cov_s + eye))
-    s = style.reshape(3, -1)
-    out = a.to(s.dtype) @ (s - mu_s.to(s.dtype)) + mu_c.to(s.dtype)  # print size: no float64 copy
-    return out.reshape(style.shape).clamp_(0, 1)
+
+def recolour(image: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
+    """The image's colours mapped linearly to the colour mean ``(3, 1)`` and covariance
+    ``(3, 3)``: ``x' = A (x - mu) + mean`` with ``A = cov^{1/2} C^{-1/2}`` (symmetric square
+    roots; ``mu``, ``C``: the image's own moments). ``(N, 3, H, W)`` in [0, 1], clamped."""
+    mu, own = colour_moments(image)
+    eye = 1e-5 * torch.eye(3, dtype=torch.float64, device=own.device)
+    cov = cov.to(own.device, torch.float64)
+    a = sqrtm_psd(cov + eye) @ torch.linalg.inv(sqrtm_psd(own + eye))
+    flat = image.reshape(3, -1)
+    out = a.to(flat.dtype) @ (flat - mu.to(flat.dtype)) + mean.to(flat)  # no float64 copy
+    return out.reshape(image.shape).clamp_(0, 1)
 
 
 def colour_moments(image: torch.Tensor, chunk: int = 1 << 20) -> tuple[torch.Tensor, torch.Tensor]:
