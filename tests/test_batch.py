@@ -277,11 +277,29 @@ def test_batch_optimisation_engine_with_shared_files(tmp_path, images):
     assert Image.open(out / "photo0001__the_scream.png").size == (32, 32)
 
 
+def test_batch_paints_in_the_paintings_colours_as_apply_does(tmp_path, capsys):
+    from painterly import modelfile
+    from painterly.transform import build
+
+    (photo,) = make_photos(tmp_path / "in", 1)
+    out, colour = tmp_path / "out", ["--preserve-color", "painting"]
+    assert cli.main(["batch", str(photo), "-o", str(out), *FAST, *colour]) == 0
+    single = tmp_path / "a.png"
+    argv = ["apply", "starry_night", str(photo), "-o", str(single), "--runtime", "torch", "-q"]
+    assert cli.main([*argv, *colour]) == 0
+    ours = np.asarray(Image.open(out / "photo0000__starry_night.png"))
+    assert np.array_equal(ours, np.asarray(Image.open(single)))
+    old = modelfile.save(tmp_path / "old.safetensors", build("rt"), {"styles": []})  # no palette
+    argv = ["batch", str(photo), "-o", str(tmp_path / "o2"), "--model", str(old), "-q", *colour]
+    assert cli.main(argv) == 2
+    assert "does not hold" in capsys.readouterr().err and not (tmp_path / "o2").exists()
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         (["--model", "starry_night", "--steps", "3"], "--steps is for the optimisation engine"),
-        (["--model", "starry_night", "--preserve-color", "histogram"], "none or luminance"),
+        (["--model", "starry_night", "--preserve-color", "histogram"], "luminance, painting"),
         (["--model", "nonesuch"], "no such file or bundled model"),
         (["--style", "missing.jpg"], "no such file"),
         (["--model", "starry_night", "--style", "x.jpg"], "not allowed with"),

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from painterly.console import (
+    APPLY_COLOURS,
     EXIT_FAILED,
     EXIT_OK,
-    FRAME_COLOURS,
     PROG,
     Parser,
     add_engine_flags,
@@ -133,8 +133,10 @@ def _settings(args: argparse.Namespace) -> tuple[Settings, set[str]]:
         raise InputError(f"--weights {args.weights}: a batch takes {', '.join(WEIGHT_SOURCES)}")
     if "init" in given and args.init not in INITS:
         raise InputError(f"--init {args.init}: a batch starts every item from its own photo")
-    if args.model and getattr(args, "preserve_color", "none") not in FRAME_COLOURS:
-        raise InputError(f"--preserve-color {args.preserve_color}: --model takes none or luminance")
+    if args.model and getattr(args, "preserve_color", "none") not in APPLY_COLOURS:
+        raise InputError(
+            f"--preserve-color {args.preserve_color}: --model takes {', '.join(APPLY_COLOURS)}"
+        )
     return Settings().replace(**{k: getattr(args, k) for k in given}), given
 
 
@@ -149,7 +151,9 @@ def _engine(args: argparse.Namespace, settings: Settings, given: set[str], optio
     for text in args.model or args.style:
         if args.model:
             path = modelfile.resolve(text)
-            fast.load_model(path, args.runtime, settings.device)  # as a worker will load it
+            model = fast.load_model(path, args.runtime, settings.device)  # as a worker will
+            if getattr(args, "preserve_color", "none") == "painting":
+                fast.model_palette(model)  # a model without one: refused now, not per item
         else:
             path = Path(text)
             io.load_image(path, settings.max_input_pixels)
