@@ -167,6 +167,9 @@ def test_instant_mode_with_a_trained_style(browser, tmp_path, bundle):
         assert errors == []
 
 
+PAINTING_OPTION_HIDDEN = "document.querySelector('#instant-colour option[value=painting]').hidden"
+
+
 def test_clip_mode_shows_its_limits_progress_and_downloads_the_mp4(browser, tmp_path, bundle):
     pytest.importorskip("av", reason="painterly[video]")
     pytest.importorskip("cv2", reason="painterly[video]")
@@ -180,7 +183,11 @@ def test_clip_mode_shows_its_limits_progress_and_downloads_the_mp4(browser, tmp_
         page, errors = _open(browser, host, port)
         page.wait_for_selector("body[data-ready='1']")
         page.wait_for_selector("#clip-mode:not([hidden])")
+        page.check("[data-testid=mode-instant]")
+        page.select_option("#instant-colour", "painting")  # a photo's option, not a clip's
         page.check("[data-testid=mode-clip]")
+        assert page.locator("#instant-colour").input_value() == "none"
+        assert page.evaluate(PAINTING_OPTION_HIDDEN)
         assert page.locator("#content-drop").is_hidden() and page.locator("#style-drop").is_hidden()
         limits = page.locator("#clip-limits").inner_text()
         assert "20 s, 600 frames and 64 MB" in limits and "640 px" in limits, limits

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from painterly import fast, io, modelfile
+from painterly.console import APPLY_COLOURS
 from painterly.errors import InputError
 from painterly.modelfile import Model
 from painterly.web.jobs import plain_message
@@ -28,7 +29,7 @@ MAX_INSTANT_SIDE = 1024
 DEFAULT_INSTANT_SIDE = 512
 MAX_INSTANT_PIXELS = 40_000_000  # larger photos are refused before they are decoded
 AT_ONCE = 2  # instant requests stylising at the same time; the others wait their turn
-COLOURS = ("none", "luminance")
+COLOURS = APPLY_COLOURS  # painterly apply's: none, luminance, painting (the model's palette)
 
 
 class Models:
@@ -131,7 +132,10 @@ def _stylise(models: Models, model: Model, data: bytes, side: int, colour: str) 
             raise HTTPException(415, f"content: {plain_message(exc)}") from None
         if max(image.shape[-2:]) > side:
             image = fast.fit(image, side)
-        result = fast.apply(model, image, colour)
+        try:
+            result = fast.apply(model, image, colour)
+        except InputError as exc:  # a model without a palette, asked for the painting's
+            raise HTTPException(422, plain_message(exc)) from None
     buffer = _io.BytesIO()
     io.to_pil(result).save(buffer, format="PNG")
     return buffer.getvalue()
