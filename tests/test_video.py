@@ -227,7 +227,15 @@ def test_temporal_blending_flickers_less_than_frame_by_frame(clip, tmp_path):
     assert runs["0.8"] < 0.7 * runs["0"], runs
 
 
-def test_optimisation_engine_video(clip, tmp_path, images):
+def test_optimisation_engine_video(clip, tmp_path, images, monkeypatch, capsys):
+    seen = []
+    real = video.OptimFrames.__init__
+
+    def spy(self, styles, settings, steps):
+        seen.append(settings)
+        real(self, styles, settings, steps)
+
+    monkeypatch.setattr(video.OptimFrames, "__init__", spy)
     out = tmp_path / "o.mp4"
     argv = [
         "video",
@@ -248,6 +256,13 @@ def test_optimisation_engine_video(clip, tmp_path, images):
     assert cli.main(argv) == 0
     info = videoio.Reader(out).info
     assert (info.width, info.height, info.frames) == (32, 24, 8)
+    # a clip's recipe, not the stills' defaults (docs/video.md); the flags given still count
+    (used,) = seen
+    assert used.style_stats == "gram" and used.style_weight == 10.0 and len(used.style_layers) == 5
+    assert used.steps == 3 and used.size == 32 and used.seed == 0
+    with pytest.raises(SystemExit):
+        cli.main(["video", "--help"])
+    assert "(default: gram)" in capsys.readouterr().out
 
 
 def test_a_killed_run_continues_from_its_last_finished_frames(tmp_path, images):

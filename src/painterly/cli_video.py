@@ -23,7 +23,7 @@ from painterly.console import (
     say,
 )
 from painterly.errors import InputError
-from painterly.settings import WEIGHT_SOURCES, Settings
+from painterly.settings import WEIGHT_SOURCES, Settings, video_settings
 
 FLOW_PRESETS = ("ultrafast", "fast", "medium")  # flow.PRESETS
 DEFAULTS = {"temporal": 0.6, "frame_steps": 24, "codec": "libx264", "crf": 18, "flow_scale": 0.5}
@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="x264's or x265's speed preset, ultrafast ... slower; veryfast encodes 2.7x "
         "faster than medium, a little less sharp (default: the encoder's, medium)",
     )
-    add_engine_flags(p)
+    add_engine_flags(p, video_settings())  # the optimisation engine's recipe for a clip
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     return p
 
@@ -122,7 +122,7 @@ def cmd_video(argv: list[str]) -> int:
     from painterly import video, videoio  # torch and PyAV load here, after the cheap checks
 
     output = videoio.check_output(output, args.codec)
-    settings = Settings().replace(**{k: getattr(args, k) for k in given})
+    settings = video_settings(**{k: getattr(args, k) for k in given})
     reader = videoio.Reader(source, settings.max_input_pixels)
     videoio.check_whole(reader)
     videoio.check_container(output, args.codec, source if reader.info.audio else None)

@@ -96,9 +96,10 @@ APPLY_COLOURS = (*FRAME_COLOURS, "painting")
 RUNTIMES = ("auto", "torch", "onnxruntime", "openvino")  # fast.RUNTIMES, without torch loaded
 
 
-def add_engine_flags(parser: argparse.ArgumentParser) -> None:
+def add_engine_flags(parser: argparse.ArgumentParser, defaults: Settings | None = None) -> None:
     """The flags of a command that runs either engine (batch, video): ``--runtime`` for
-    the fast engine, and a flag for every Settings field."""
+    the fast engine, and a flag for every Settings field (``defaults``: as in
+    :func:`add_setting_flags`)."""
     parser.add_argument(
         "--runtime",
         default="auto",
@@ -106,7 +107,7 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
         help="fast engine: auto is the fastest installed on the CPU: OpenVINO, else ONNX "
         "Runtime, else PyTorch (default: auto)",
     )
-    add_setting_flags(parser, [f.name for f in dataclasses.fields(Settings)])
+    add_setting_flags(parser, [f.name for f in dataclasses.fields(Settings)], defaults)
 
 
 def add_output_flags(parser: argparse.ArgumentParser) -> None:

@@ -442,21 +442,39 @@ class TrainOptions:
         return dataclasses.asdict(self)
 
 
-# The loss `painterly train` starts from: the fast networks' recipe was measured on its own
-# (docs/fast.md: Gram matrices at all five style layers and the photo's own colours
-# trained closest to both targets), so it does not follow the optimisation engine's
-# defaults when those change. A flag the user gives overrides it.
-TRAIN_RECIPE: dict[str, Any] = {
+# The article's recipe: Gram matrices at relu1_1 ... relu5_1, style weight 10, the photo's own
+# colours (the optimisation engine's defaults until the night of 2026-12-04, docs/quality.md).
+ARTICLE_RECIPE: dict[str, Any] = {
     "style_weight": 10.0,
     "style_stats": "gram",
     "style_layers": ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
     "preserve_color": "none",
 }
+# The loss `painterly train` starts from: the fast networks' recipe was measured on its own
+# (docs/fast.md: Gram matrices at all five style layers and the photo's own colours
+# trained closest to both targets), so it does not follow the optimisation engine's
+# defaults when those change. A flag the user gives overrides it.
+TRAIN_RECIPE = ARTICLE_RECIPE
+# The optimisation engine's recipe in `painterly video`: a later frame's few steps keep
+# the clip's style and cost at most a quarter of a still with it, and not with the stills'
+# defaults (docs/video.md, 2026-12-05: their later frames drift from the painting and cost
+# 0.28 of a still). A flag the user gives overrides it.
+VIDEO_RECIPE = ARTICLE_RECIPE
+
+
+def recipe_settings(recipe: dict[str, Any], **given: Any) -> Settings:
+    """``recipe`` over the defaults, then ``given``."""
+    return Settings().replace(**{**recipe, **given})
 
 
 def train_settings(**given: Any) -> Settings:
     """The Settings of a training: :data:`TRAIN_RECIPE` over the defaults, then ``given``."""
-    return Settings().replace(**{**TRAIN_RECIPE, **given})
+    return recipe_settings(TRAIN_RECIPE, **given)
+
+
+def video_settings(**given: Any) -> Settings:
+    """The Settings of a video: :data:`VIDEO_RECIPE` over the defaults, then ``given``."""
+    return recipe_settings(VIDEO_RECIPE, **given)
 
 
 _HINTS = typing.get_type_hints(Settings)
@@ -464,10 +482,14 @@ _HINTS = typing.get_type_hints(Settings)
 __all__ = [
     "LAYERS",
     "TRAIN_COLOUR_MODES",
+    "ARTICLE_RECIPE",
     "TRAIN_RECIPE",
+    "VIDEO_RECIPE",
     "InputError",
     "InputNotice",
     "Settings",
     "TrainOptions",
+    "recipe_settings",
     "train_settings",
+    "video_settings",
 ]
