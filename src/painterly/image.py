@@ -77,14 +77,15 @@ def match_colour_statistics(style: torch.Tensor, content: torch.Tensor) -> torch
     """Map the style's colours linearly to the content's colour mean and covariance
     (:func:`recolour` to :func:`colour_moments` of the content), so the recoloured style has
     exactly the photo's mean and covariance (Gatys et al. 2017, section 5.2).
-    ``(N, 3, H, W), (N, 3, H', W') -> (N, 3, H, W)`` in [0, 1]."""
+    ``(1, 3, H, W), (1, 3, H', W') -> (1, 3, H, W)`` in [0, 1]."""
     return recolour(style, *colour_moments(content))
 
 
 def recolour(image: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
     """The image's colours mapped linearly to the colour mean ``(3, 1)`` and covariance
     ``(3, 3)``: ``x' = A (x - mu) + mean`` with ``A = cov^{1/2} C^{-1/2}`` (symmetric square
-    roots; ``mu``, ``C``: the image's own moments). ``(N, 3, H, W)`` in [0, 1], clamped."""
+    roots; ``mu``, ``C``: the image's own moments). One image, ``(1, 3, H, W)`` in [0, 1],
+    clamped."""
     mu, own = colour_moments(image)
     eye = 1e-5 * torch.eye(3, dtype=torch.float64, device=own.device)
     cov = cov.to(own.device, torch.float64)
