@@ -181,7 +181,7 @@ WEB = {
         "web.store",
     },
     "web.guard": set(),
-    "web.instant": {"errors", "fast", "io", "modelfile", "web.jobs"},
+    "web.instant": {"errors", "fast", "io", "modelfile", "settings", "web.jobs"},
     "web.clips": {
         "errors",
         "fast",

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from painterly.console import (
-    APPLY_COLOURS,
     EXIT_FAILED,
     EXIT_OK,
     PROG,
@@ -23,7 +22,7 @@ from painterly.console import (
     say,
 )
 from painterly.errors import InputError
-from painterly.settings import INITS, WEIGHT_SOURCES, Settings
+from painterly.settings import APPLY_COLOUR_MODES, INITS, WEIGHT_SOURCES, Settings
 
 FILES = ("driver", "shared")  # batch.FILES
 DEFAULT_NAME = "{stem}__{style}.png"  # batch.DEFAULT_NAME (this module does not import torch)
@@ -133,9 +132,9 @@ def _settings(args: argparse.Namespace) -> tuple[Settings, set[str]]:
         raise InputError(f"--weights {args.weights}: a batch takes {', '.join(WEIGHT_SOURCES)}")
     if "init" in given and args.init not in INITS:
         raise InputError(f"--init {args.init}: a batch starts every item from its own photo")
-    if args.model and getattr(args, "preserve_color", "none") not in APPLY_COLOURS:
+    if args.model and getattr(args, "preserve_color", "none") not in APPLY_COLOUR_MODES:
         raise InputError(
-            f"--preserve-color {args.preserve_color}: --model takes {', '.join(APPLY_COLOURS)}"
+            f"--preserve-color {args.preserve_color}: --model takes {', '.join(APPLY_COLOUR_MODES)}"
         )
     return Settings().replace(**{k: getattr(args, k) for k in given}), given
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from painterly.console import (
-    APPLY_COLOURS,
     EXIT_OK,
     PROG,
     RUNTIMES,
@@ -30,6 +29,7 @@ from painterly.console import (
 from painterly.errors import InputError
 from painterly.inputs import Inputs
 from painterly.settings import (
+    APPLY_COLOUR_MODES,
     DEVICES,
     TRAIN_COLOUR_MODES,
     WEIGHT_SOURCES,
@@ -212,7 +212,7 @@ def cmd_apply(argv: list[str]) -> int:
     p.add_argument(
         "--preserve-color",
         default="none",
-        choices=APPLY_COLOURS,
+        choices=APPLY_COLOUR_MODES,
         help="luminance: the style on brightness only, in the photo's colours; painting: the "
         "result in the painting's colour mean and covariance, recorded in the model "
         "(default: none)",

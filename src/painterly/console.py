@@ -88,9 +88,6 @@ FAST_SETTINGS = ("size", "preserve_color", "device", "max_input_megapixels")
 # The colour modes applied to a finished frame (fast.apply, video.COLOURS): none or the
 # result's brightness with the photo's chroma.
 FRAME_COLOURS = ("none", "luminance")
-# painterly apply's colour modes (fast.apply): those, and the painting's palette from the
-# model's record (the result recoloured with it, as the optimisation engine's default is).
-APPLY_COLOURS = (*FRAME_COLOURS, "painting")
 
 
 RUNTIMES = ("auto", "torch", "onnxruntime", "openvino")  # fast.RUNTIMES, without torch loaded

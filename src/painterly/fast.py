@@ -16,14 +16,12 @@ from typing import Any
 import torch
 
 from painterly import io, modelfile, onnxrt, openvinort, runtime, transform, weights
-from painterly.console import APPLY_COLOURS
 from painterly.errors import InputError, InputNotice
 from painterly.features import VGGFeatures
-from painterly.guides import palette
-from painterly.image import recolour, resize_long_side, with_content_colour
+from painterly.image import palette, recolour, resize_long_side, with_content_colour
 from painterly.inputs import Inputs
 from painterly.modelfile import Model
-from painterly.settings import Settings, TrainOptions
+from painterly.settings import APPLY_COLOUR_MODES, Settings, TrainOptions
 from painterly.train import Trainer
 from painterly.version import __version__
 
@@ -241,9 +239,9 @@ def apply(
     optimisation engine's default colours, after the network). An image too large for
     memory (what is free, or ``max_memory`` GiB) runs in tiles, with the same result
     (transform.stylise_tiled)."""
-    if preserve_color not in APPLY_COLOURS:
+    if preserve_color not in APPLY_COLOUR_MODES:
         raise InputError(
-            f"--preserve-color {preserve_color}: apply takes {', '.join(APPLY_COLOURS)}"
+            f"--preserve-color {preserve_color}: apply takes {', '.join(APPLY_COLOUR_MODES)}"
         )
     colours = model_palette(model) if preserve_color == "painting" else None
     net = model.net
@@ -263,7 +261,7 @@ def apply(
 
 
 def palette_record(styles: list[tuple[torch.Tensor, float]]) -> dict[str, Any]:
-    """The painting's palette (guides.palette) as a model record keeps it: colour mean and
+    """The painting's palette (image.palette) as a model record keeps it: colour mean and
     covariance of RGB in [0, 1], as lists."""
     mean, cov = palette(styles)
     return {"mean": mean.flatten().tolist(), "cov": cov.tolist()}

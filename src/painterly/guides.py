@@ -15,11 +15,11 @@ import torch
 from painterly.errors import InputError
 from painterly.image import (
     blur,
-    colour_moments,
     gray,
     luminance,
     match_colour_statistics,
     match_luminance,
+    palette,
     recolour,
     resize,
     with_content_colour,
@@ -63,12 +63,6 @@ def _luminance(content: torch.Tensor, styles: StyleList) -> Rewritten:
         return with_content_colour(image, colour.to(image.device))
 
     return gray(luminance(content)), styles, finish
-
-
-def palette(styles: StyleList) -> tuple[torch.Tensor, torch.Tensor]:
-    """The painting's palette: the heaviest painting's colour mean ``(3, 1)`` and
-    covariance ``(3, 3)``, in float64 (``--preserve-color painting``, in both engines)."""
-    return colour_moments(max(styles, key=lambda sw: sw[1])[0])
 
 
 def painting_colours(content: torch.Tensor, styles: StyleList) -> torch.Tensor:

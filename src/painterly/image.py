@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -79,6 +81,12 @@ def match_colour_statistics(style: torch.Tensor, content: torch.Tensor) -> torch
     exactly the photo's mean and covariance (Gatys et al. 2017, section 5.2).
     ``(1, 3, H, W), (1, 3, H', W') -> (1, 3, H, W)`` in [0, 1]."""
     return recolour(style, *colour_moments(content))
+
+
+def palette(styles: Sequence[tuple[torch.Tensor, float]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The painting's palette: the heaviest painting's colour mean ``(3, 1)`` and covariance
+    ``(3, 3)`` (:func:`colour_moments`), for ``--preserve-color painting`` in both engines."""
+    return colour_moments(max(styles, key=lambda sw: sw[1])[0])
 
 
 def recolour(image: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:

@@ -20,16 +20,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from painterly import fast, io, modelfile
-from painterly.console import APPLY_COLOURS
 from painterly.errors import InputError
 from painterly.modelfile import Model
+from painterly.settings import APPLY_COLOUR_MODES
 from painterly.web.jobs import plain_message
 
 MAX_INSTANT_SIDE = 1024
 DEFAULT_INSTANT_SIDE = 512
 MAX_INSTANT_PIXELS = 40_000_000  # larger photos are refused before they are decoded
 AT_ONCE = 2  # instant requests stylising at the same time; the others wait their turn
-COLOURS = APPLY_COLOURS  # painterly apply's: none, luminance, painting (the model's palette)
+COLOURS = APPLY_COLOUR_MODES  # painterly apply's: none, luminance, painting (the model's palette)
 
 
 class Models:
