@@ -12,7 +12,6 @@ from typing import Any
 
 from painterly.console import (
     EXIT_OK,
-    FRAME_COLOURS,
     PROG,
     Parser,
     add_engine_flags,
@@ -23,7 +22,7 @@ from painterly.console import (
     say,
 )
 from painterly.errors import InputError
-from painterly.settings import WEIGHT_SOURCES, Settings, video_settings
+from painterly.settings import FRAME_COLOUR_MODES, WEIGHT_SOURCES, Settings, video_settings
 
 FLOW_PRESETS = ("ultrafast", "fast", "medium")  # flow.PRESETS
 DEFAULTS = {"temporal": 0.6, "frame_steps": 24, "codec": "libx264", "crf": 18, "flow_scale": 0.5}
@@ -181,7 +180,7 @@ def _check(args: argparse.Namespace) -> None:
             "give paintings (the optimisation engine) or --model (the fast "
             "engine), not both or neither"
         )
-    if getattr(args, "preserve_color", "none") not in FRAME_COLOURS:
+    if getattr(args, "preserve_color", "none") not in FRAME_COLOUR_MODES:
         raise InputError(f"--preserve-color {args.preserve_color}: video takes none or luminance")
     if args.flow not in FLOW_PRESETS:
         raise InputError(f"--flow {args.flow}: expected one of {', '.join(FLOW_PRESETS)}")

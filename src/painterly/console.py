@@ -85,9 +85,6 @@ def add_setting_flags(
 
 # The Settings the feed-forward engine takes; every other one is the optimisation engine's.
 FAST_SETTINGS = ("size", "preserve_color", "device", "max_input_megapixels")
-# The colour modes applied to a finished frame (fast.apply, video.COLOURS): none or the
-# result's brightness with the photo's chroma.
-FRAME_COLOURS = ("none", "luminance")
 
 
 RUNTIMES = ("auto", "torch", "onnxruntime", "openvino")  # fast.RUNTIMES, without torch loaded

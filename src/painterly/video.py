@@ -52,9 +52,9 @@ from painterly.image import fit_size, resize, resize_long_side, with_content_col
 from painterly.inputs import Inputs
 from painterly.objective import Objective, Term
 from painterly.optimize import descend, upscale
-from painterly.settings import Settings
+from painterly.settings import FRAME_COLOUR_MODES, Settings
 
-COLOURS = ("none", "luminance")  # console.FRAME_COLOURS, for the CLI without torch
+COLOURS = FRAME_COLOUR_MODES
 TEMPORAL_WEIGHT = 200.0  # the temporal term's weight at --temporal 1 (docs/video.md)
 DEFAULT_TEMPORAL = 0.6
 DEFAULT_FRAME_STEPS = 24  # 16 at the next coarser scale, 8 at full size (docs/video.md)
