@@ -331,11 +331,11 @@ class TiledObjective:
     """
 
     def __init__(self, objective: Objective, tile: int) -> None:
-        region = objective.style.regions[0]
+        regions = objective.style.regions
         if (
-            len(objective.style.regions) != 1
-            or region.targets is None
-            or region.weights[objective.style_layers[0]] is not None
+            len(regions) != 1
+            or regions[0].targets is None
+            or regions[0].weights[objective.style_layers[0]] is not None
         ):
             raise InputError("tiled evaluation takes no masks")
         if objective.terms:
