@@ -260,6 +260,13 @@ def test_optimisation_engine_video(clip, tmp_path, images, monkeypatch, capsys):
     (used,) = seen
     assert used.style_stats == "gram" and used.style_weight == 10.0 and len(used.style_layers) == 5
     assert used.steps == 3 and used.size == 32 and used.seed == 0
+    assert used.preserve_color == "none"
+    # the painting's colours are the engine's own mode; luminance is put in after it
+    for colour, engine_colour in (("painting", "painting"), ("luminance", "none")):
+        again = tmp_path / f"{colour}.mp4"
+        argv[4] = str(again)
+        assert cli.main([*argv, "--preserve-color", colour]) == 0
+        assert seen[-1].preserve_color == engine_colour and videoio.Reader(again).info.frames == 8
     with pytest.raises(SystemExit):
         cli.main(["video", "--help"])
     assert "(default: gram)" in capsys.readouterr().out
@@ -338,7 +345,7 @@ def test_the_encoders_speed_preset_reaches_x264(clip, tmp_path):
         (None, ["--preset", "quick"], "--preset quick: expected one of ultrafast"),
         (None, ["--preset", "fast", "--codec", "libvpx-vp9"], "only for libx264"),
         (None, ["--steps", "3"], "--steps is for the optimisation engine"),
-        (None, ["--preserve-color", "histogram"], "video takes none or luminance"),
+        (None, ["--preserve-color", "histogram"], "video takes none, luminance, painting"),
         (None, ["STYLE"], "not both or neither"),
     ],
 )
@@ -377,6 +384,80 @@ def test_frame_schedule_splits_steps_only_where_there_is_a_coarser_scale():
     assert video.frame_schedule(1, 3) == (0, 1)
     assert all(sum(video.frame_schedule(n, 2)) == n and video.frame_schedule(n, 2)[1] >= 1
                for n in range(1, 40))  # fmt: skip
+
+
+def test_fast_video_in_the_paintings_colours_and_a_model_without_a_palette(
+    clip, tmp_path, rt_model_path, capsys
+):
+    """Every frame in the model's palette, as painterly apply gives a picture; a model
+    without one is refused in one line before anything is written."""
+    from painterly import fast, modelfile
+    from painterly.image import colour_moments
+    from painterly.transform import build
+
+    out = tmp_path / "frames"
+    flags = ["--model", str(rt_model_path), "--runtime", "torch", "-q"]
+    argv = ["video", str(clip), "-o", str(out), *flags, "--preserve-color", "painting"]
+    assert cli.main(argv) == 0
+    mean, cov = fast.model_palette(fast.load_model(str(rt_model_path), "torch"))
+    frames = [io.load_image(path) for path in sorted(out.iterdir())]
+    assert len(frames) == 8
+    for frame in frames:  # PNG frames: the palette's moments, to the rounding
+        m, c = colour_moments(frame)
+        m, c = m.double(), c.double()
+        assert torch.allclose(m, mean, atol=0.01) and torch.allclose(c, cov, atol=0.01)
+    plain = tmp_path / "plain"
+    assert cli.main(["video", str(clip), "-o", str(plain), *flags]) == 0
+    first = io.load_image(sorted(plain.iterdir())[0])
+    assert (colour_moments(first)[0].double() - mean).abs().max() > 0.05  # not so by itself
+    old = modelfile.save(tmp_path / "old.safetensors", build("rt"), {"styles": []})
+    capsys.readouterr()
+    missing = tmp_path / "missing.mp4"
+    argv = ["video", str(clip), "-o", str(missing), "--model", str(old), "-q"]
+    assert cli.main([*argv, "--preserve-color", "painting"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not hold" in err[0]
+    assert not missing.exists() and not list(tmp_path.glob(".missing*"))
+
+
+def test_the_optimisation_engine_paints_each_frame_recoloured_as_its_stills(
+    images, extractor, monkeypatch
+):
+    """In painting colours a later frame's content and start are the frame recoloured with
+    the painting's palette (as api.prepare recolours a still's photo), and it is shown as
+    painted; luminance is put in after."""
+    from painterly.image import colour_moments, palette, recolour, resize
+    from painterly.inputs import Inputs
+    from painterly.settings import Settings
+
+    settings = Settings().replace(
+        size=32, start_size=32, steps=2, seed=0, style_stats="gram", preserve_color="painting"
+    )
+    engine = video.OptimFrames(((str(images["the_scream"]), 1.0),), settings, 2)
+    frame = io.load_image(images["tubingen"])
+    engine.job = video.api.prepare(Inputs.of(frame, engine.styles), settings, extractor=extractor)
+    starts = []
+    real = video.descend
+
+    def recording(objective, target, settings, start, steps):
+        starts.append((target.clone(), start.clone()))
+        return real(objective, target, settings, start, steps)
+
+    monkeypatch.setattr(video, "descend", recording)
+    pixels = io.to_array(resize(frame, tuple(engine.job.content.shape[-2:])))
+    untrusted = np.zeros(pixels.shape[:2], np.float32)  # nothing carried: the frame itself
+    engine.next(pixels, lambda: (pixels, untrusted), 0.6)
+    ((target, start),) = starts
+    expected = recolour(io.from_array(pixels), *palette(engine.job.styles))
+    assert torch.allclose(target, expected) and torch.allclose(start, expected)
+    painting = io.load_image(images["the_scream"])
+    assert torch.allclose(colour_moments(target)[0], colour_moments(painting)[0], atol=0.02)
+    shown = engine.colours("painting")
+    assert shown(pixels, pixels) is pixels  # recoloured before, not after
+    with pytest.raises(ValueError):
+        engine.colours("luminance")  # the settings paint in the painting's colours
+    plain = video.OptimFrames(engine.styles, settings.replace(preserve_color="none"), 2)
+    assert plain.colours("luminance") is video.frame_colours("luminance")
 
 
 def test_a_later_frame_runs_coarse_then_fine_keeping_the_warped_result_where_trusted(

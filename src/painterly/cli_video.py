@@ -22,7 +22,7 @@ from painterly.console import (
     say,
 )
 from painterly.errors import InputError
-from painterly.settings import FRAME_COLOUR_MODES, WEIGHT_SOURCES, Settings, video_settings
+from painterly.settings import APPLY_COLOUR_MODES, WEIGHT_SOURCES, Settings, video_settings
 
 FLOW_PRESETS = ("ultrafast", "fast", "medium")  # flow.PRESETS
 DEFAULTS = {"temporal": 0.6, "frame_steps": 24, "codec": "libx264", "crf": 18, "flow_scale": 0.5}
@@ -139,7 +139,9 @@ def cmd_video(argv: list[str]) -> int:
         args.flow_scale,
         args.preset,
     )
-    engine, record = _engine(args, settings.replace(preserve_color="none"))
+    # luminance is put in after the engine; painting is the optimisation engine's own mode
+    engine_colour = "painting" if colour == "painting" else "none"
+    engine, record = _engine(args, settings.replace(preserve_color=engine_colour))
     key = video.fingerprint(source, record, vs)
     done = video.Work.peek(output, key)  # a resumed run's bar starts where it left off
     bar = progress_bar(reader.info.frames or 0, args.quiet, initial=done, unit="frame")
@@ -180,8 +182,10 @@ def _check(args: argparse.Namespace) -> None:
             "give paintings (the optimisation engine) or --model (the fast "
             "engine), not both or neither"
         )
-    if getattr(args, "preserve_color", "none") not in FRAME_COLOUR_MODES:
-        raise InputError(f"--preserve-color {args.preserve_color}: video takes none or luminance")
+    if getattr(args, "preserve_color", "none") not in APPLY_COLOUR_MODES:
+        raise InputError(
+            f"--preserve-color {args.preserve_color}: video takes {', '.join(APPLY_COLOUR_MODES)}"
+        )
     if args.flow not in FLOW_PRESETS:
         raise InputError(f"--flow {args.flow}: expected one of {', '.join(FLOW_PRESETS)}")
 
@@ -192,6 +196,8 @@ def _engine(args: argparse.Namespace, settings: Settings) -> tuple[Any, dict[str
 
     if args.model:
         model = fast.load_model(args.model, args.runtime, settings.device)
+        if settings.preserve_color == "painting":
+            fast.model_palette(model)  # a model without a palette: refused before any work
         return video.FastFrames(model), {"model": model.name, "record": model.record}
     styles = tuple(parse_style(s) for s in args.styles)
     for path, _ in styles:

@@ -33,13 +33,11 @@ PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 COLOR_MODES: tuple[str, ...] = ("none", "luminance", "histogram", "painting")
 # The colour modes a training takes: the others act on one photo at a time (at apply)
 TRAIN_COLOUR_MODES: tuple[str, ...] = ("none", "painting")
-# The colour modes applied to a finished video frame (video.COLOURS): none, or the result's
-# brightness with the photo's chroma (luminance)
-FRAME_COLOUR_MODES: tuple[str, ...] = ("none", "luminance")
-# The colour modes applied to a network's result (painterly apply, batch --model, the
-# studio's Instant mode): those, or the painting's palette recorded in the model (painting:
-# the optimisation engine's default colours)
-APPLY_COLOUR_MODES: tuple[str, ...] = (*FRAME_COLOUR_MODES, "painting")
+# The colour modes of a finished result: a network's (painterly apply, batch --model, the
+# studio's Instant and Clip modes) and a video's frames (video.COLOURS): none, the result's
+# brightness with the photo's chroma (luminance), or the painting's palette (painting: the
+# optimisation engine's default colours; a network's from its record)
+APPLY_COLOUR_MODES: tuple[str, ...] = ("none", "luminance", "painting")
 STYLE_STATS: tuple[str, ...] = ("gram", "meancov")
 ARCHITECTURE_NAMES: tuple[str, ...] = ("rt", "hq")  # transform.ARCHITECTURES
 MAX_NOISE = 16  # transform.MAX_NOISE
@@ -489,7 +487,6 @@ _HINTS = typing.get_type_hints(Settings)
 __all__ = [
     "LAYERS",
     "TRAIN_COLOUR_MODES",
-    "FRAME_COLOUR_MODES",
     "APPLY_COLOUR_MODES",
     "ARTICLE_RECIPE",
     "TRAIN_RECIPE",

@@ -17,6 +17,9 @@ where a forward/backward check says the flow can be trusted:
 
 ``temporal`` 0 turns both off: frame by frame. ``luminance`` colour keeps each frame's
 colours (the result's brightness with the photo's chroma), after the temporal step.
+``painting`` gives every frame the painting's palette as a still gets it: the fast engine
+recolours its result (the model's palette, as ``painterly apply`` does), the optimisation
+engine paints each frame recoloured (as its stills do).
 
 Resuming: the work folder beside the output (``.OUTPUT.painterly-video``) holds finished
 segments (a few frames each, already encoded), the last result frame and a state file.
@@ -48,13 +51,20 @@ from PIL import Image
 
 from painterly import api, fast, flow, io, videoio
 from painterly.errors import InputError, InputNotice
-from painterly.image import fit_size, resize, resize_long_side, with_content_colour
+from painterly.image import (
+    fit_size,
+    palette,
+    recolour,
+    resize,
+    resize_long_side,
+    with_content_colour,
+)
 from painterly.inputs import Inputs
 from painterly.objective import Objective, Term
 from painterly.optimize import descend, upscale
-from painterly.settings import FRAME_COLOUR_MODES, Settings
+from painterly.settings import APPLY_COLOUR_MODES, Settings
 
-COLOURS = FRAME_COLOUR_MODES
+COLOURS = APPLY_COLOUR_MODES
 TEMPORAL_WEIGHT = 200.0  # the temporal term's weight at --temporal 1 (docs/video.md)
 DEFAULT_TEMPORAL = 0.6
 DEFAULT_FRAME_STEPS = 24  # 16 at the next coarser scale, 8 at full size (docs/video.md)
@@ -86,7 +96,7 @@ class VideoSettings:
             raise InputError(f"--flow-scale {self.flow_scale}: must be between 0.1 and 1")
         if self.preserve_color not in COLOURS:
             raise InputError(
-                f"--preserve-color {self.preserve_color}: video takes none or luminance"
+                f"--preserve-color {self.preserve_color}: video takes {', '.join(COLOURS)}"
             )
         if not 0 <= self.temporal <= 1:
             raise InputError(f"--temporal {self.temporal}: must be between 0 and 1")
@@ -128,6 +138,10 @@ Carried = Callable[[], tuple[np.ndarray, np.ndarray]]
 
 # A frame as the reader gives it (index, pixels fitted to --size, timestamp).
 Item = tuple[int, np.ndarray, Any]
+
+# A finished frame (the engine's result, after the temporal step) and the input frame it
+# was painted from -> the frame as it is shown, in the run's colours (engine.colours).
+Shown = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 class FastFrames:
@@ -189,6 +203,15 @@ class FastFrames:
         # a * warped + (1 - a) * out, rounded to uint8 (OpenCV, in one pass)
         return flow.require_cv2().blendLinear(warped, out, a, 1 - a)
 
+    def colours(self, mode: str) -> Shown:
+        """How a finished frame is shown in colour ``mode``: ``painting`` recolours it with
+        the model's palette, as ``painterly apply`` does (a model without one is refused
+        here, in one line, before any frame is painted)."""
+        if mode != "painting":
+            return frame_colours(mode)
+        mean, cov = fast.model_palette(self.model)
+        return lambda pixels, frame: io.to_array(recolour(io.from_array(pixels), mean, cov))
+
     def record(self) -> dict[str, Any]:
         return {"model": self.model.name, "model_record": self.model.record}
 
@@ -228,6 +251,8 @@ class OptimFrames:
     ) -> np.ndarray:
         image = io.from_array(frame)
         job = self.job if self.job is not None else self._prepare(image)  # resumed
+        if job.settings.preserve_color == "painting":  # as the still's colour mode did frame 0
+            image = recolour(image, *palette(job.styles))
         moved, trusted = carried()
         device = job.content.device
         frame = image.to(device)
@@ -276,6 +301,13 @@ class OptimFrames:
                 next(stepping)
         except StopIteration as end:
             return end.value.detach().clamp(0, 1)
+
+    def colours(self, mode: str) -> Shown:
+        """How a finished frame is shown in colour ``mode``; in ``painting`` (which the
+        settings must hold too) each frame was recoloured before it was painted."""
+        if (mode == "painting") != (self.settings.preserve_color == "painting"):
+            raise ValueError(f"colour {mode} in a run whose settings paint in another")
+        return frame_colours("none" if mode == "painting" else mode)
 
     def record(self) -> dict[str, Any]:
         return {
@@ -427,8 +459,9 @@ def run(
     # run's own threads keep every core busy, and OpenCV's pool beside them cost 5% of the
     # frames/s on two cores (docs/video.md); left so, as runs may overlap in the studio
     flow.require_cv2().setNumThreads(1)
+    shown = engine.colours(vs.preserve_color)  # a model without a palette: refused here
     with io.Exclusive(lock, f"{output}: another painterly video is writing it"):
-        pace = _run(reader, engine, output, vs, key, on_frame, to_folder)
+        pace = _run(reader, engine, output, vs, key, on_frame, to_folder, shown)
     lock.unlink(missing_ok=True)
     return pace
 
@@ -441,6 +474,7 @@ def _run(
     key: str,
     on_frame: Callable[[Progress], None] | None,
     to_folder: bool,
+    shown_as: Shown,
 ) -> Pace:
     began = time.perf_counter()
     work = Work(output, key)
@@ -476,7 +510,7 @@ def _run(
             else:
                 carried = functools.partial(_carry, motion, last_raw)
                 raw = engine.next(frame, carried, vs.temporal, painted)
-            shown = _content_colour(raw, frame) if vs.preserve_color == "luminance" else raw
+            shown = shown_as(raw, frame)
             if to_folder:
                 output.mkdir(exist_ok=True)
                 path = output / videoio.FRAME_NAME.format(index)
@@ -508,6 +542,15 @@ def _run(
         videoio.assemble(segments, output, info, reader.path if info.audio else None)
     work.remove()
     return Pace(done - start, seconds)
+
+
+def frame_colours(mode: str) -> Shown:
+    """How a finished frame is shown in ``none`` or ``luminance`` colour."""
+    return _content_colour if mode == "luminance" else _as_painted
+
+
+def _as_painted(pixels: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    return pixels
 
 
 def _content_colour(pixels: np.ndarray, frame: np.ndarray) -> np.ndarray:
@@ -621,11 +664,13 @@ __all__ = [
     "OptimFrames",
     "Pace",
     "Progress",
+    "Shown",
     "VideoSettings",
     "Work",
     "work_folder",
     "fingerprint",
     "fit",
+    "frame_colours",
     "frames_per_segment",
     "run",
 ]

@@ -173,9 +173,16 @@ PAINTING_OPTION_HIDDEN = "document.querySelector('#instant-colour option[value=p
 def test_clip_mode_shows_its_limits_progress_and_downloads_the_mp4(browser, tmp_path, bundle):
     pytest.importorskip("av", reason="painterly[video]")
     pytest.importorskip("cv2", reason="painterly[video]")
-    from painterly import videoio
+    import torch
+
+    from painterly import fast, modelfile, videoio
+    from painterly.transform import build
     from tests.videoclips import make_clip
 
+    painting = torch.rand(1, 3, 20, 20, generator=torch.Generator().manual_seed(2))
+    record = {"styles": [{"name": "s"}], "palette": fast.palette_record([(painting, 1.0)])}
+    torch.manual_seed(0)
+    modelfile.save(bundle / "starry_night.safetensors", build("rt"), record)  # with a palette
     clip = make_clip(tmp_path / "pan.mp4")  # 8 frames of 64x48, with sound
     fake = tmp_path / "fake.mp4"
     fake.write_text("not a video")
@@ -184,10 +191,10 @@ def test_clip_mode_shows_its_limits_progress_and_downloads_the_mp4(browser, tmp_
         page.wait_for_selector("body[data-ready='1']")
         page.wait_for_selector("#clip-mode:not([hidden])")
         page.check("[data-testid=mode-instant]")
-        page.select_option("#instant-colour", "painting")  # a photo's option, not a clip's
+        page.select_option("#instant-colour", "painting")  # a clip takes it too
         page.check("[data-testid=mode-clip]")
-        assert page.locator("#instant-colour").input_value() == "none"
-        assert page.evaluate(PAINTING_OPTION_HIDDEN)
+        assert page.locator("#instant-colour").input_value() == "painting"
+        assert not page.evaluate(PAINTING_OPTION_HIDDEN)
         assert page.locator("#content-drop").is_hidden() and page.locator("#style-drop").is_hidden()
         limits = page.locator("#clip-limits").inner_text()
         assert "20 s, 600 frames and 64 MB" in limits and "640 px" in limits, limits

@@ -32,7 +32,6 @@ from fastapi import HTTPException
 
 from painterly import fast, io, video, videoio
 from painterly.errors import InputError
-from painterly.image import with_content_colour
 from painterly.web.instant import COLOURS, bundled_model, form_choice, form_number
 from painterly.web.jobs import CLIP, Report, Studio, Task, Upload, plain_message, save_preview
 from painterly.web.store import result_name
@@ -79,15 +78,23 @@ def video_available() -> bool:
 def parse_options(form: Any) -> dict[str, Any]:
     """A clip job's settings from its form: ``model`` (a bundled model's name), ``size``
     (long side, at most MAX_SIDE; a smaller clip is kept as it is), ``temporal`` (0 to 1)
-    and ``preserve_color``. 404 for an unknown model, 422 for a bad value."""
+    and ``preserve_color``. 404 for an unknown model, 422 for a bad value (or the painting's
+    palette asked of a model without one)."""
     name = str(form.get("model") or "")
-    if bundled_model(name) is None:
+    path = bundled_model(name)
+    if path is None:
         raise HTTPException(404, f"no bundled model {name!r}")
+    colour = form_choice(form, "preserve_color", COLOURS)
+    if colour == "painting":  # a model without a palette: refused now, not as a failed job
+        try:
+            fast.model_palette(fast.load_model(path, "torch", "cpu"))
+        except InputError as exc:
+            raise HTTPException(422, _plain(exc, path)) from None
     return {
         "model": name,
         "size": form_number(form, "size", 32, MAX_SIDE, DEFAULT_SIDE),
         "temporal": form_number(form, "temporal", 0, 1, video.DEFAULT_TEMPORAL, float),
-        "preserve_color": form_choice(form, "preserve_color", COLOURS),
+        "preserve_color": colour,
     }
 
 
@@ -243,6 +250,7 @@ def _reporter(
 ) -> Callable[[video.Progress], None]:
     """The frame callback: the job's progress, the preview now and then, and the stop."""
     shown = 0.0
+    colours = engine.colours(vs.preserve_color)  # the frame as the clip will show it
 
     def on_frame(progress: video.Progress) -> None:
         nonlocal shown
@@ -255,9 +263,7 @@ def _reporter(
         }
         last = engine.last
         if last is not None and (not left or time.monotonic() - shown >= task.preview_interval):
-            out, frame = (io.from_array(pixels) for pixels in last)
-            if vs.preserve_color == "luminance":
-                out = with_content_colour(out, frame)
+            out = io.from_array(colours(*last))
             save_preview(task, upright(out, rotation))
             fields.update(preview=done, size=list(out.shape[-2:]))
             shown = time.monotonic()

@@ -358,8 +358,6 @@
     for (const [name, on] of Object.entries(shown)) {
       for (const el of document.querySelectorAll("." + name)) el.hidden = !on;
     }
-    const colour = $("instant-colour");  // a clip takes none or luminance
-    if (chosen === "clip" && colour.value === "painting") colour.value = "none";
     $("instant-fields").hidden = chosen === "paint";
     const size = $("instant-size");
     size.max = String(chosen === "clip" && state.info ? state.info.clips.max_side : 1024);
