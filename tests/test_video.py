@@ -420,6 +420,25 @@ def test_fast_video_in_the_paintings_colours_and_a_model_without_a_palette(
     assert not missing.exists() and not list(tmp_path.glob(".missing*"))
 
 
+def test_a_frame_in_the_paintings_colours_is_apply_s_recolouring_to_the_rounding(rt_model_path):
+    """The frame loop recolours in NumPy and OpenCV (no torch beside the runtime's
+    threads), from a sample of the pixels: what painterly apply's recolour gives, within
+    two levels; a flat frame and a single pixel come out finite and the same size."""
+    from painterly import fast
+    from painterly.image import recolour
+
+    model = fast.load_model(str(rt_model_path), "torch")
+    shown = video.FastFrames(model).colours("painting")
+    mean, cov = fast.model_palette(model)
+    pixels = scene(320, 180, 3)
+    ours = shown(pixels, pixels).astype(int)
+    theirs = io.to_array(recolour(io.from_array(pixels), mean, cov)).astype(int)
+    assert np.abs(ours - theirs).max() <= 2 and np.abs(ours - theirs).mean() < 0.6
+    for odd in (np.full((24, 32, 3), 90, np.uint8), scene(1, 1, 0)):
+        out = shown(odd, odd)
+        assert out.shape == odd.shape and out.dtype == np.uint8
+
+
 def test_the_optimisation_engine_paints_each_frame_recoloured_as_its_stills(
     images, extractor, monkeypatch
 ):
