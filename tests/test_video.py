@@ -425,7 +425,7 @@ def test_a_frame_in_the_paintings_colours_is_apply_s_recolouring_to_the_rounding
     threads), from a sample of the pixels: what painterly apply's recolour gives, within
     two levels; a flat frame and a single pixel come out finite and the same size."""
     from painterly import fast
-    from painterly.image import recolour
+    from painterly.image import recolour, with_content_colour
 
     model = fast.load_model(str(rt_model_path), "torch")
     shown = video.FastFrames(model).colours("painting")
@@ -437,6 +437,11 @@ def test_a_frame_in_the_paintings_colours_is_apply_s_recolouring_to_the_rounding
     for odd in (np.full((24, 32, 3), 90, np.uint8), scene(1, 1, 0)):
         out = shown(odd, odd)
         assert out.shape == odd.shape and out.dtype == np.uint8
+    # luminance likewise: image.with_content_colour, to a level
+    painted = np.ascontiguousarray(scene(320, 180, 9)[:, :, ::-1])
+    ours = video.frame_colours("luminance")(painted, pixels).astype(int)
+    theirs = io.to_array(with_content_colour(io.from_array(painted), io.from_array(pixels)))
+    assert np.abs(ours - theirs.astype(int)).max() <= 1
 
 
 def test_the_optimisation_engine_paints_each_frame_recoloured_as_its_stills(

@@ -32,19 +32,19 @@ def resize_long_side(image: torch.Tensor, long_side: int) -> torch.Tensor:
 # --- colour (Gatys et al. 2017, "Controlling Perceptual Factors in Neural Style Transfer") ---
 
 # RGB <-> YIQ (NTSC): Y is luminance, I and Q carry the colour.
-_RGB_TO_YIQ = torch.tensor(
+RGB_TO_YIQ = torch.tensor(
     [[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]]
 )
 
 
 def rgb_to_yiq(image: torch.Tensor) -> torch.Tensor:
     """``(N, 3, H, W)`` RGB -> YIQ (Y in [0, 1])."""
-    return torch.einsum("ij,njhw->nihw", _RGB_TO_YIQ.to(image), image)
+    return torch.einsum("ij,njhw->nihw", RGB_TO_YIQ.to(image), image)
 
 
 def yiq_to_rgb(image: torch.Tensor) -> torch.Tensor:
     """``(N, 3, H, W)`` YIQ -> RGB (not clamped)."""
-    return torch.einsum("ij,njhw->nihw", torch.linalg.inv(_RGB_TO_YIQ.double()).to(image), image)
+    return torch.einsum("ij,njhw->nihw", torch.linalg.inv(RGB_TO_YIQ.double()).to(image), image)
 
 
 def luminance(image: torch.Tensor) -> torch.Tensor:
