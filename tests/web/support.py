@@ -99,3 +99,18 @@ def live_server(data_dir: Path, **options: Any) -> Iterator[tuple[str, int]]:
         server.should_exit = True
         thread.join(20)
         sock.close()
+
+
+def with_palette(bundle: Path) -> Any:
+    """The bundle's ``starry_night`` remade with a painting's palette in its record (the
+    conftest's has none): the painting, ``(1, 3, 20, 20)`` in [0, 0.5]."""
+    import torch
+
+    from painterly import fast, modelfile
+    from painterly.transform import build
+
+    painting = torch.rand(1, 3, 20, 20, generator=torch.Generator().manual_seed(2)) * 0.5
+    record = {"styles": [{"name": "s"}], "palette": fast.palette_record([(painting, 1.0)])}
+    torch.manual_seed(0)
+    modelfile.save(bundle / "starry_night.safetensors", build("rt"), record)
+    return painting

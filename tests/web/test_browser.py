@@ -36,7 +36,7 @@ from PIL import Image  # noqa: E402
 
 from painterly import io  # noqa: E402
 from painterly.settings import Settings  # noqa: E402
-from tests.web.support import live_server  # noqa: E402
+from tests.web.support import live_server, with_palette  # noqa: E402
 
 # What the chart canvas holds: its pixels drawn at all, and those in each curve's colour.
 CHART_PIXELS = """() => {
@@ -173,16 +173,11 @@ PAINTING_OPTION_HIDDEN = "document.querySelector('#instant-colour option[value=p
 def test_clip_mode_shows_its_limits_progress_and_downloads_the_mp4(browser, tmp_path, bundle):
     pytest.importorskip("av", reason="painterly[video]")
     pytest.importorskip("cv2", reason="painterly[video]")
-    import torch
 
-    from painterly import fast, modelfile, videoio
-    from painterly.transform import build
+    from painterly import videoio
     from tests.videoclips import make_clip
 
-    painting = torch.rand(1, 3, 20, 20, generator=torch.Generator().manual_seed(2))
-    record = {"styles": [{"name": "s"}], "palette": fast.palette_record([(painting, 1.0)])}
-    torch.manual_seed(0)
-    modelfile.save(bundle / "starry_night.safetensors", build("rt"), record)  # with a palette
+    with_palette(bundle)
     clip = make_clip(tmp_path / "pan.mp4")  # 8 frames of 64x48, with sound
     fake = tmp_path / "fake.mp4"
     fake.write_text("not a video")

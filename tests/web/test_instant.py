@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from painterly import modelfile
-from tests.web.support import studio
+from tests.web.support import studio, with_palette
 
 
 def _post(client, pictures, **fields):
@@ -50,18 +50,13 @@ def test_no_bundled_models_means_an_empty_list(tmp_path, monkeypatch):
 def test_instant_in_the_paintings_palette(bundle, pictures, tmp_path):
     import torch
 
-    from painterly import fast
     from painterly.image import colour_moments
-    from painterly.transform import build
 
     with studio(tmp_path / "data") as client:  # the bundle's model records no palette
         refused = _post(client, pictures, model="starry_night", preserve_color="painting")
         assert refused.status_code == 422 and "palette" in refused.json()["error"]
         assert "/" not in refused.json()["error"]  # no server path
-    painting = torch.rand(1, 3, 20, 20, generator=torch.Generator().manual_seed(2)) * 0.5
-    record = {"styles": [{"name": "s"}], "palette": fast.palette_record([(painting, 1.0)])}
-    torch.manual_seed(0)
-    modelfile.save(bundle / "starry_night.safetensors", build("rt"), record)
+    painting = with_palette(bundle)
     with studio(tmp_path / "data2") as client:
         response = _post(client, pictures, model="starry_night", preserve_color="painting")
         assert response.status_code == 200
