@@ -444,6 +444,21 @@ def test_a_frame_in_the_paintings_colours_is_apply_s_recolouring_to_the_rounding
     assert np.abs(ours - theirs.astype(int)).max() <= 1
 
 
+def test_a_frame_fitted_to_size_is_image_resize_to_about_a_level():
+    """--size in the frame loop (OpenCV: area average to shrink, bicubic to enlarge): the
+    size image.resize_long_side gives, and its pixels to about a level on average."""
+    from painterly.image import resize_long_side
+
+    pixels = scene(320, 180, 5)
+    for size in (160, 317, 480):
+        ours = video.fit(pixels, size)
+        theirs = io.to_array(resize_long_side(io.from_array(pixels), size))
+        assert ours.shape == theirs.shape and ours.dtype == np.uint8
+        assert np.abs(ours.astype(int) - theirs.astype(int)).mean() < 1.5, size
+    assert video.fit(pixels, 320) is pixels and video.fit(pixels, None) is pixels
+    assert video.fit(scene(64, 1, 0), 16).shape == (1, 16, 3)
+
+
 def test_the_optimisation_engine_paints_each_frame_recoloured_as_its_stills(
     images, extractor, monkeypatch
 ):

@@ -57,7 +57,6 @@ from painterly.image import (
     palette,
     recolour,
     resize,
-    resize_long_side,
 )
 from painterly.inputs import Inputs
 from painterly.objective import Objective, Term
@@ -677,10 +676,15 @@ def _resume_point(
 
 
 def fit(frame: np.ndarray, size: int | None) -> np.ndarray:
-    """A frame's pixels with its long side at ``size`` (None: as they are)."""
+    """A frame's pixels with its long side at ``size`` (None: as they are), in OpenCV (torch
+    in the frame loop spins beside the runtime's threads: :func:`_in_palette`): the area
+    average when it shrinks, bicubic when it enlarges (docs/video.md)."""
     if size is None or max(frame.shape[:2]) == size:
         return frame
-    return io.to_array(resize_long_side(io.from_array(frame), size))
+    h, w = fit_size(*frame.shape[:2], size)
+    cv2 = flow.require_cv2()
+    shrinks = h * w < frame.shape[0] * frame.shape[1]
+    return cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA if shrinks else cv2.INTER_CUBIC)
 
 
 def frames_per_segment(rate: float, optimise: bool) -> int:
