@@ -345,7 +345,7 @@ def test_the_encoders_speed_preset_reaches_x264(clip, tmp_path):
         (None, ["--preset", "quick"], "--preset quick: expected one of ultrafast"),
         (None, ["--preset", "fast", "--codec", "libvpx-vp9"], "only for libx264"),
         (None, ["--steps", "3"], "--steps is for the optimisation engine"),
-        (None, ["--preserve-color", "histogram"], "video takes none, luminance, painting"),
+        (None, ["--preserve-color", "histogram"], "invalid choice: 'histogram'"),
         (None, ["STYLE"], "not both or neither"),
     ],
 )

@@ -101,7 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="x264's or x265's speed preset, ultrafast ... slower; veryfast encodes 2.7x "
         "faster than medium, a little less sharp (default: the encoder's, medium)",
     )
-    add_engine_flags(p, video_settings())  # the optimisation engine's recipe for a clip
+    recipe = video_settings()  # the optimisation engine's recipe for a clip
+    add_engine_flags(p, recipe, own=("preserve_color",))
+    p.add_argument(
+        "--preserve-color",
+        default=argparse.SUPPRESS,
+        choices=APPLY_COLOUR_MODES,
+        help="whose colours every frame keeps; luminance: the clip's, with the style on "
+        "brightness only; painting: the painting's palette, "
+        f"with --model the one the model records (default: {recipe.preserve_color})",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     return p
 
@@ -181,10 +190,6 @@ def _check(args: argparse.Namespace) -> None:
         raise InputError(
             "give paintings (the optimisation engine) or --model (the fast "
             "engine), not both or neither"
-        )
-    if getattr(args, "preserve_color", "none") not in APPLY_COLOUR_MODES:
-        raise InputError(
-            f"--preserve-color {args.preserve_color}: video takes {', '.join(APPLY_COLOUR_MODES)}"
         )
     if args.flow not in FLOW_PRESETS:
         raise InputError(f"--flow {args.flow}: expected one of {', '.join(FLOW_PRESETS)}")

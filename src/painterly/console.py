@@ -90,10 +90,12 @@ FAST_SETTINGS = ("size", "preserve_color", "device", "max_input_megapixels")
 RUNTIMES = ("auto", "torch", "onnxruntime", "openvino")  # fast.RUNTIMES, without torch loaded
 
 
-def add_engine_flags(parser: argparse.ArgumentParser, defaults: Settings | None = None) -> None:
+def add_engine_flags(
+    parser: argparse.ArgumentParser, defaults: Settings | None = None, own: tuple[str, ...] = ()
+) -> None:
     """The flags of a command that runs either engine (batch, video): ``--runtime`` for
-    the fast engine, and a flag for every Settings field (``defaults``: as in
-    :func:`add_setting_flags`)."""
+    the fast engine, and a flag for every Settings field but those the command defines
+    itself (``own``; ``defaults``: as in :func:`add_setting_flags`)."""
     parser.add_argument(
         "--runtime",
         default="auto",
@@ -101,7 +103,8 @@ def add_engine_flags(parser: argparse.ArgumentParser, defaults: Settings | None 
         help="fast engine: auto is the fastest installed on the CPU: OpenVINO, else ONNX "
         "Runtime, else PyTorch (default: auto)",
     )
-    add_setting_flags(parser, [f.name for f in dataclasses.fields(Settings)], defaults)
+    names = [f.name for f in dataclasses.fields(Settings) if f.name not in own]
+    add_setting_flags(parser, names, defaults)
 
 
 def add_output_flags(parser: argparse.ArgumentParser) -> None:
