@@ -208,8 +208,7 @@ class FastFrames:
         here, in one line, before any frame is painted)."""
         if mode != "painting":
             return frame_colours(mode)
-        mean, cov = fast.model_palette(self.model)
-        return lambda pixels, frame: _in_palette(pixels, mean, cov)
+        return _in_palette(*fast.model_palette(self.model))
 
     def record(self) -> dict[str, Any]:
         return {"model": self.model.name, "model_record": self.model.record}
@@ -552,21 +551,27 @@ def _as_painted(pixels: np.ndarray, frame: np.ndarray) -> np.ndarray:
     return pixels
 
 
-def _in_palette(pixels: np.ndarray, mean: torch.Tensor, cov: torch.Tensor) -> np.ndarray:
-    """:func:`painterly.image.recolour` on 8-bit pixels, in NumPy and OpenCV (torch's
-    threads in the frame loop would spin beside the runtime's: two fifths of the frames/s at
-    640x360, docs/video.md): the map from the moments of about 16k of the pixels (every
-    n-th row and column), applied in one pass, rounded and saturated."""
-    step = max(1, math.isqrt(pixels.shape[0] * pixels.shape[1] // 16384))
-    sample = pixels[::step, ::step].reshape(-1, 3) / 255.0
-    mu = sample.mean(axis=0)
-    centred = sample - mu
-    own = centred.T @ centred / max(1, len(sample) - 1)
+def _in_palette(mean: torch.Tensor, cov: torch.Tensor) -> Shown:
+    """:func:`painterly.image.recolour` to the palette ``mean``, ``cov`` on 8-bit pixels, in
+    NumPy and OpenCV (torch's threads in the frame loop would spin beside the runtime's: two
+    fifths of the frames/s at 640x360, docs/video.md): each frame's map from the moments of
+    about 16k of its pixels (every n-th row and column), applied in one pass, rounded and
+    saturated; the palette's side of it computed once."""
     eye = 1e-5 * np.eye(3)
-    target = cov.double().numpy() + eye
-    a = _sqrtm(target) @ np.linalg.inv(_sqrtm(own + eye))
-    b = mean.double().numpy().ravel() - a @ mu
-    return flow.require_cv2().transform(pixels, np.concatenate([a, 255 * b[:, None]], axis=1))
+    target = _sqrtm(cov.double().numpy() + eye)
+    centre = mean.double().numpy().ravel()
+
+    def shown(pixels: np.ndarray, frame: np.ndarray) -> np.ndarray:
+        step = max(1, math.isqrt(pixels.shape[0] * pixels.shape[1] // 16384))
+        sample = pixels[::step, ::step].reshape(-1, 3) / 255.0
+        mu = sample.mean(axis=0)
+        centred = sample - mu
+        own = centred.T @ centred / max(1, len(sample) - 1)
+        a = target @ np.linalg.inv(_sqrtm(own + eye))
+        b = centre - a @ mu
+        return flow.require_cv2().transform(pixels, np.concatenate([a, 255 * b[:, None]], 1))
+
+    return shown
 
 
 def _sqrtm(matrix: np.ndarray) -> np.ndarray:
@@ -585,7 +590,7 @@ _PHOTO_IQ = np.linalg.inv(_YIQ) @ np.diag([0.0, 1.0, 1.0]) @ _YIQ
 def _content_colour(pixels: np.ndarray, frame: np.ndarray) -> np.ndarray:
     """``pixels``' brightness with ``frame``'s colours (``--preserve-color luminance``):
     :func:`painterly.image.with_content_colour` in OpenCV, without torch in the frame loop
-    (:func:`_in_palette`)."""
+    (as :func:`_in_palette`)."""
     cv2 = flow.require_cv2()
     out = cv2.transform(pixels.astype(np.float32), _RESULT_Y)
     out += cv2.transform(frame.astype(np.float32), _PHOTO_IQ)
