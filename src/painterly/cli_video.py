@@ -135,7 +135,7 @@ def cmd_video(argv: list[str]) -> int:
     videoio.check_whole(reader)
     videoio.check_container(output, args.codec, source if reader.info.audio else None)
     size = settings.size if ("size" in given or not args.model) else None
-    colour = getattr(args, "preserve_color", "none")
+    colour = settings.preserve_color  # the clip's recipe's unless given
     vs = video.VideoSettings(
         size,
         colour,
