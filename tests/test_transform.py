@@ -49,6 +49,9 @@ def test_descriptions_round_trip_and_bad_ones_are_refused():
     for mode in ("bicubic", ["bilinear"], {}, None):
         with pytest.raises(InputError, match="upsample="):
             NetSpec.from_dict({**spec.to_dict(), "upsample": mode})
+    for head in (-1, 4096, 2.5, True, "8", None):
+        with pytest.raises(InputError, match="head="):
+            NetSpec.from_dict({**spec.to_dict(), "head": head})
     for flag in ("bridge", "strided", "half_out"):
         with pytest.raises(InputError, match="true or false"):
             NetSpec.from_dict({**spec.to_dict(), flag: "yes"})
@@ -62,6 +65,7 @@ def test_a_description_without_skip_range_is_the_unsqueezed_skip_of_earlier_file
     assert NetSpec.from_dict(old).skip_range == 1.0
     assert NetSpec.from_dict(old).upsample == "nearest"
     assert NetSpec.from_dict(old).bridge is False
+    assert NetSpec.from_dict(old).head == 0  # files before the head: none
     second = {**old, "skip_range": 0.8, "upsample": "bilinear", "bridge": True}
     spec = NetSpec.from_dict(second)  # the bundled models of 2026-12-02
     assert (spec.strided, spec.half_out, spec.padding) == (False, False, "reflect")
@@ -70,9 +74,9 @@ def test_a_description_without_skip_range_is_the_unsqueezed_skip_of_earlier_file
     assert isinstance(net.decode[-2], torch.nn.Upsample)
 
 
-def test_the_real_time_network_makes_no_full_size_maps_but_the_images():
+def test_the_real_time_network_makes_no_wide_full_size_maps():
     spec = ARCHITECTURES["rt"]
-    assert spec.strided and spec.half_out and spec.padding == "zeros"
+    assert spec.strided and spec.half_out and spec.padding == "zeros" and spec.head == 8
     net = build(spec).eval()
     sizes: list[tuple[int, ...]] = []
     hooks = [
@@ -84,8 +88,8 @@ def test_the_real_time_network_makes_no_full_size_maps_but_the_images():
         net.core(rand_image(64, 96))
     for hook in hooks:
         hook.remove()
-    full = [shape for shape in sizes if shape[-2:] == (64, 96)]
-    assert full == [(1, 3, 64, 96)]  # the doubled logits only
+    full = [shape[1] for shape in sizes if shape[-2:] == (64, 96)]
+    assert full == [3, 8, 8, 3]  # the doubled logits; the head's 8 maps, ReLU'd; its change
     assert not any(isinstance(m, torch.nn.PixelUnshuffle) for m in net.modules())
     reflected = [m for m in net.modules() if isinstance(m, torch.nn.ReflectionPad2d)]
     assert len(reflected) == 2  # the image, into the first convolution; the logits, out
@@ -124,6 +128,38 @@ def test_an_earlier_description_builds_the_earlier_network():
         last.bias.zero_()
     photo = rand_image(20, 28, 3).clamp(0.01, 0.99)
     assert torch.allclose(net(photo), photo, atol=1e-5)  # unsqueezed skip, no bridge
+
+
+def test_the_head_starts_as_no_head_and_paints_finer_than_half_size_once_trained():
+    """A fresh head adds nothing (the network starts as the headless one); without a head
+    the change to the photo's logits is a bilinear doubling of half-size logits, whatever
+    the weights; a head (once its weights move) paints changes that no doubling makes."""
+    torch.manual_seed(0)
+    net = build("rt").eval()
+    headless = build(dataclasses.replace(ARCHITECTURES["rt"], head=0)).eval()
+    headless.load_state_dict({k: v for k, v in net.state_dict().items() if "head" not in k})
+    photo = rand_image(40, 56, 3)
+    with torch.no_grad():
+        assert torch.equal(net.core(photo), headless.core(photo))
+
+    def change(model: torch.nn.Module) -> torch.Tensor:
+        squeezed = (0.5 + (photo - 0.5) * 0.8).clamp(1e-3, 1 - 1e-3)
+        with torch.no_grad():
+            return torch.logit(model.core(photo).double()) - torch.logit(squeezed.double())
+
+    def doubling(n: int) -> torch.Tensor:  # (2n, n): bilinear doubling along one axis
+        eye = torch.eye(n, dtype=torch.float64)[None, None]  # rows of an n x n image
+        return F.interpolate(eye, size=(n, 2 * n), mode="bilinear")[0, 0].T
+
+    def off_half_grid(delta: torch.Tensor) -> float:  # what no doubled half-size map explains
+        rows, cols = doubling(delta.shape[-2] // 2), doubling(delta.shape[-1] // 2)
+        fit = torch.linalg.pinv(rows) @ delta @ torch.linalg.pinv(cols).T
+        return float((delta - rows @ fit @ cols.T).abs().max())
+
+    assert off_half_grid(change(headless)) < 1e-4
+    with torch.no_grad():
+        net.head[-1][-1].weight.normal_(0.0, 0.1)
+    assert off_half_grid(change(net)) > 1e-2
 
 
 def test_the_real_time_network_is_small():
@@ -192,7 +228,9 @@ def test_per_tile_statistics_would_jump_so_the_test_can_fail():
                 ..., t.y0 - t.cy0 : t.y1 - t.cy0, t.x0 - t.cx0 : t.x1 - t.cx0
             ]
     assert float((naive - whole).abs().max()) > 1e-2
-    assert transform.receptive_radius(net) == 54  # strided convolutions in, logits doubled
+    assert transform.receptive_radius(net) == 56  # strided in, logits doubled, the head
+    headless = build(dataclasses.replace(ARCHITECTURES["rt"], head=0))
+    assert transform.receptive_radius(headless) == 54
     assert transform.receptive_radius(build("hq")) == 54  # unshuffles in, bilinear out
     nearest = build(dataclasses.replace(ARCHITECTURES["hq"], upsample="nearest"))
     assert transform.receptive_radius(nearest) == 48

@@ -38,6 +38,7 @@ BORDER = 24  # px of reflection around an image at inference, for zero-padded ne
 MAX_NOISE = 16  # noise channels a model file may ask for
 NOISE_PERIOD = 128  # the stored noise field repeats every 128 cells of the 1/4 grid (512 px)
 NOISE_CELLS = (1, 1, 2, 2, 4, 4, 8, 8)  # each noise channel's cell, in 1/4-grid cells
+HEAD = 8  # channels of rt's full-size head
 NOISE_SEED = 20261204  # the stored field's seed: every model of a design has the same
 
 
@@ -64,7 +65,11 @@ class NetSpec:
     learnt 1x1 convolution, to the maps at 1/4 size: a flat sky otherwise gives the
     network nothing to paint a structure on, and it paints the same stroke everywhere
     (Ulyanov et al. 2016's noise inputs; docs/fast.md, *Noise*). Fresh noise each training
-    step; at inference a stored field, the same for every image at each position."""
+    step; at inference a stored field, the same for every image at each position. ``head``
+    channels (0: none) make a small stage at full size after the last doubling: two 3x3
+    convolutions, from the photo and the doubled logits through ``head`` channels and a
+    ReLU, add a change to the logits. Without it nothing the network paints is finer than
+    its half-size maps, however it is trained (docs/fast.md, *A full-size head*)."""
 
     outer: int
     inner: int
@@ -78,6 +83,7 @@ class NetSpec:
     half_out: bool = False
     padding: str = "reflect"
     noise: int = 0
+    head: int = 0
 
     @property
     def border(self) -> int:
@@ -99,6 +105,7 @@ class NetSpec:
             ("inner", 1, MAX_CHANNELS),
             ("blocks", 1, MAX_BLOCKS),
             ("noise", 0, MAX_NOISE),
+            ("head", 0, MAX_CHANNELS),
         ):
             value = getattr(spec, name)
             whole = isinstance(value, int) and not isinstance(value, bool)
@@ -147,7 +154,9 @@ def _design(outer: int, inner: int, separable: bool) -> NetSpec:
 
 
 ARCHITECTURES: dict[str, NetSpec] = {
-    "rt": dataclasses.replace(_design(16, 64, True), strided=True, half_out=True, padding="zeros"),
+    "rt": dataclasses.replace(
+        _design(16, 64, True), strided=True, half_out=True, padding="zeros", head=HEAD
+    ),
     "hq": _design(32, 128, False),
 }
 
@@ -255,6 +264,14 @@ class TransformNet(nn.Module):
             nn.ReLU(),
             *out,
         )
+        self.head: nn.Sequential | None = None
+        if spec.head:  # reads the photo and the doubled logits: 6 channels in
+            self.head = nn.Sequential(
+                _conv(6, spec.head, 3, pad), nn.ReLU(), _conv(spec.head, 3, 3, pad)
+            )
+            last = self.head[-1][-1]  # the network starts as it would without the head
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     @property
     def border(self) -> int:
@@ -288,6 +305,8 @@ class TransformNet(nn.Module):
         else:
             quarter = self._noisy(self.encode(image), noise, offset)
             logits = self.decode(self.blocks(quarter)).float()
+        if self.head is not None:
+            logits = logits + self.head(torch.cat([image, logits.to(image.dtype)], 1)).float()
         if self.spec.skip:
             photo = image.float()
             if self.spec.skip_range != 1:
@@ -366,6 +385,7 @@ def receptive_radius(net: TransformNet) -> int:
     resolution, the pixel unshuffles' blocks, the upsamplings."""
     radius, jump = 0.0, 1.0
     parts = [*net.encode, *(m for block in net.blocks for m in block.body), *net.decode]
+    parts += list(net.head or ())
     leaves = [m for part in parts for m in part.modules() if next(m.children(), None) is None]
     for module in leaves:
         if isinstance(module, nn.PixelUnshuffle):
