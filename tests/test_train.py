@@ -49,9 +49,11 @@ def test_a_tiny_network_lowers_its_loss(extractor, photos, style):
             return trainer.objective(trainer.net(fixed), targets)[1]["total"]
 
     before = loss()
+    assert trainer.net.spec.head and not trainer.net.head[-1][-1].weight.any()  # starts at 0
     seen = [p.step for p in trainer.run()]
     assert seen == list(range(1, 31))
     assert loss() < 0.7 * before
+    assert trainer.net.head[-1][-1].weight.abs().mean() > 1e-4  # the full-size head learns
 
 
 def _one_step_gradients(trainer, crops):

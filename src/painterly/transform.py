@@ -38,8 +38,8 @@ BORDER = 24  # px of reflection around an image at inference, for zero-padded ne
 MAX_NOISE = 16  # noise channels a model file may ask for
 NOISE_PERIOD = 128  # the stored noise field repeats every 128 cells of the 1/4 grid (512 px)
 NOISE_CELLS = (1, 1, 2, 2, 4, 4, 8, 8)  # each noise channel's cell, in 1/4-grid cells
-HEAD = 8  # channels of rt's full-size head
 NOISE_SEED = 20261204  # the stored field's seed: every model of a design has the same
+HEAD = 8  # channels of rt's full-size head
 
 
 @dataclass(frozen=True)
