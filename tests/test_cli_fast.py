@@ -271,6 +271,14 @@ def test_apply_under_a_memory_cap_runs_in_tiles_with_the_same_picture(
     assert "--max-memory 0.0: must be positive" in capsys.readouterr().err
 
 
+def test_the_memory_estimate_counts_a_head_wider_than_the_outer_maps():
+    image = torch.zeros(1, 3, 1500, 2000)  # over FAST_TILE: the estimate is asked
+    for head, tiled in ((0, False), (8, False), (64, True)):  # 38 floats a pixel; 134
+        net = {"outer": 16, "head": head}
+        model = modelfile.Model(None, {"net": net}, "m.safetensors")
+        assert fast.needs_tiles(model, image, max_memory=1.0) is tiled  # 0.42 and 1.5 GiB
+
+
 def test_training_starts_from_its_own_recipe_and_its_help_says_so():
     # The fast networks' loss is measured on its own (docs/fast.md): it must not move when
     # the optimisation engine's defaults do, and the user's flags still win.

@@ -296,14 +296,15 @@ def _tile(
     model: Model, image: torch.Tensor, device: torch.device, max_memory: float | None
 ) -> int | None:
     """None (the whole image at once) when it fits in memory, else FAST_TILE: the network's
-    largest maps are ``outer`` channels at the full size, twice, beside the image in and out
-    (transform.TransformNet). For a ``half_out`` network, whose full-size maps have three
-    channels, that is an upper bound."""
+    largest maps are ``outer`` channels at the full size (or its head's, if wider), twice,
+    beside the image in and out (transform.TransformNet). For a ``half_out`` network, whose
+    full-size maps are its logits and its head's, that is an upper bound."""
     if max(image.shape[-2:]) <= FAST_TILE:  # every video frame: no need to ask the system
         return None
     budget = runtime.memory_budget(device, max_memory)
-    outer = int(model.record.get("net", {}).get("outer", 32))
-    need = 4 * image.shape[-2] * image.shape[-1] * (2 * outer + 6)
+    net = model.record.get("net", {})
+    wide = max(int(net.get("outer", 32)), int(net.get("head", 0)))
+    need = 4 * image.shape[-2] * image.shape[-1] * (2 * wide + 6)
     if budget is None or need <= budget:
         return None
     if str(model.source).lower().endswith(".onnx"):
