@@ -5,7 +5,8 @@
 
 Frames per second, in process, of the networks (rt; rt-second, the design the models of
 2026-12-02 were trained in, for the ratio in the same run; rt-headless, rt without its
-full-size head (the design of the models of 2026-12-03); rt-noise, rt with ``--noise 8``;
+full-size head (the design of the models of 2026-12-03); rt-photo-head, rt with the head of
+the models of 2026-12-05 (reading the photo and the logits); rt-noise, rt with ``--noise 8``;
 hq with ``--nets rt,rt-second,hq``:
 a run with it would take nearly an hour here) on both runtimes (PyTorch in fp32 and with
 bf16 autocast, ONNX Runtime in fp32 and OpenVINO in its default precision (bf16 where the
@@ -58,14 +59,17 @@ def one_by_one(net):
 def spec(name: str):
     """A network by name: the architectures, rt-second (rt's widths in the second design:
     pixel unshuffles in, reflection padding everywhere, the last convolution at full size,
-    no head), rt-headless (rt without its full-size head) and rt-noise (rt with the 8 noise
-    channels of ``painterly train --noise 8``)."""
+    no head), rt-headless (rt without its full-size head), rt-photo-head (rt with the head
+    of the models of 2026-12-05, which read the photo beside the logits) and rt-noise (rt
+    with the 8 noise channels of ``painterly train --noise 8``)."""
     from painterly.transform import ARCHITECTURES
 
     if name == "rt-noise":
         return dataclasses.replace(ARCHITECTURES["rt"], noise=8)
     if name == "rt-headless":
         return dataclasses.replace(ARCHITECTURES["rt"], head=0)
+    if name == "rt-photo-head":
+        return dataclasses.replace(ARCHITECTURES["rt"], head_input="photo")
     if name == "rt-second":
         return dataclasses.replace(
             ARCHITECTURES["rt"], strided=False, half_out=False, padding="reflect", head=0

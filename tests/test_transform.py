@@ -52,6 +52,9 @@ def test_descriptions_round_trip_and_bad_ones_are_refused():
     for head in (-1, 4096, 2.5, True, "8", None):
         with pytest.raises(InputError, match="head="):
             NetSpec.from_dict({**spec.to_dict(), "head": head})
+    for reads in ("image", None, 3, ["logits"]):
+        with pytest.raises(InputError, match="head_input="):
+            NetSpec.from_dict({**spec.to_dict(), "head_input": reads})
     for flag in ("bridge", "strided", "half_out"):
         with pytest.raises(InputError, match="true or false"):
             NetSpec.from_dict({**spec.to_dict(), flag: "yes"})
@@ -66,6 +69,10 @@ def test_a_description_without_skip_range_is_the_unsqueezed_skip_of_earlier_file
     assert NetSpec.from_dict(old).upsample == "nearest"
     assert NetSpec.from_dict(old).bridge is False
     assert NetSpec.from_dict(old).head == 0  # files before the head: none
+    headed = {**ARCHITECTURES["rt"].to_dict(), "head": 8}
+    del headed["head_input"]  # the bundled models of 2026-12-05: the head read the photo too
+    assert NetSpec.from_dict(headed).head_input == "photo"
+    assert build(NetSpec.from_dict(headed)).head[0][1].in_channels == 6
     second = {**old, "skip_range": 0.8, "upsample": "bilinear", "bridge": True}
     spec = NetSpec.from_dict(second)  # the bundled models of 2026-12-02
     assert (spec.strided, spec.half_out, spec.padding) == (False, False, "reflect")
@@ -130,12 +137,13 @@ def test_an_earlier_description_builds_the_earlier_network():
     assert torch.allclose(net(photo), photo, atol=1e-5)  # unsqueezed skip, no bridge
 
 
-def test_the_head_starts_as_no_head_and_paints_finer_than_half_size_once_trained():
+@pytest.mark.parametrize("reads", ["logits", "photo"])
+def test_the_head_starts_as_no_head_and_paints_finer_than_half_size_once_trained(reads):
     """A fresh head adds nothing (the network starts as the headless one); without a head
     the change to the photo's logits is a bilinear doubling of half-size logits, whatever
     the weights; a head (once its weights move) paints changes that no doubling makes."""
     torch.manual_seed(0)
-    net = build("rt").eval()
+    net = build(dataclasses.replace(ARCHITECTURES["rt"], head_input=reads)).eval()
     headless = build(dataclasses.replace(ARCHITECTURES["rt"], head=0)).eval()
     headless.load_state_dict({k: v for k, v in net.state_dict().items() if "head" not in k})
     photo = rand_image(40, 56, 3)
@@ -160,6 +168,23 @@ def test_the_head_starts_as_no_head_and_paints_finer_than_half_size_once_trained
     with torch.no_grad():
         net.head[-1][-1].weight.normal_(0.0, 0.1)
     assert off_half_grid(change(net)) > 1e-2
+
+
+def test_rts_head_reads_the_final_logits_with_the_photo_in_them():
+    torch.manual_seed(0)
+    net = build("rt").eval()
+    assert ARCHITECTURES["rt"].head_input == "logits"
+    headless = build(dataclasses.replace(ARCHITECTURES["rt"], head=0)).eval()
+    headless.load_state_dict({k: v for k, v in net.state_dict().items() if "head" not in k})
+    seen: list[torch.Tensor] = []
+    hook = net.head.register_forward_pre_hook(lambda m, i: seen.append(i[0]))
+    photo = torch.cat([rand_image(32, 48, 2), rand_image(32, 48, 3)])
+    with torch.no_grad():
+        net.core(photo)
+        expected = torch.logit(headless.core(photo).double())
+    hook.remove()
+    assert seen[0].shape == (2, 3, 32, 48)  # three channels: no copy of the photo beside them
+    assert torch.allclose(seen[0].double(), expected, atol=1e-4)
 
 
 def test_the_real_time_network_is_small():

@@ -40,6 +40,7 @@ NOISE_PERIOD = 128  # the stored noise field repeats every 128 cells of the 1/4 
 NOISE_CELLS = (1, 1, 2, 2, 4, 4, 8, 8)  # each noise channel's cell, in 1/4-grid cells
 NOISE_SEED = 20261204  # the stored field's seed: every model of a design has the same
 HEAD = 8  # channels of rt's full-size head
+HEAD_INPUTS = ("photo", "logits")  # what a head reads (NetSpec.head_input)
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,13 @@ class NetSpec:
     (Ulyanov et al. 2016's noise inputs; docs/fast.md, *Noise*). Fresh noise each training
     step; at inference a stored field, the same for every image at each position. ``head``
     channels (0: none) make a small stage at full size after the last doubling: two 3x3
-    convolutions, from the photo and the doubled logits through ``head`` channels and a
-    ReLU, add a change to the logits. Without it nothing the network paints is finer than
-    its half-size maps, however it is trained (docs/fast.md, *A full-size head*)."""
+    convolutions through ``head`` channels and a ReLU add a change to the logits. Without
+    it nothing the network paints is finer than its half-size maps, however it is trained
+    (docs/fast.md, *A full-size head*). ``head_input`` is what the head reads
+    (``HEAD_INPUTS``): ``"photo"``, the photo and the doubled logits (six channels, before
+    the skip; the models of 2026-12-05); ``"logits"``, the final logits alone (three
+    channels, the photo's skip already added: it holds the photo too, and the head's first
+    convolution costs half as much)."""
 
     outer: int
     inner: int
@@ -84,6 +89,7 @@ class NetSpec:
     padding: str = "reflect"
     noise: int = 0
     head: int = 0
+    head_input: str = "photo"
 
     @property
     def border(self) -> int:
@@ -121,6 +127,10 @@ class NetSpec:
             raise InputError(
                 f"network padding={spec.padding!r}: expected one of {', '.join(PADDING)}"
             )
+        if spec.head_input not in HEAD_INPUTS:
+            raise InputError(
+                f"network head_input={spec.head_input!r}: expected one of {', '.join(HEAD_INPUTS)}"
+            )
         if spec.upsample not in UPSAMPLING:
             raise InputError(
                 f"network upsample={spec.upsample!r}: expected one of {', '.join(UPSAMPLING)}"
@@ -155,7 +165,12 @@ def _design(outer: int, inner: int, separable: bool) -> NetSpec:
 
 ARCHITECTURES: dict[str, NetSpec] = {
     "rt": dataclasses.replace(
-        _design(16, 64, True), strided=True, half_out=True, padding="zeros", head=HEAD
+        _design(16, 64, True),
+        strided=True,
+        half_out=True,
+        padding="zeros",
+        head=HEAD,
+        head_input="logits",
     ),
     "hq": _design(32, 128, False),
 }
@@ -265,9 +280,10 @@ class TransformNet(nn.Module):
             *out,
         )
         self.head: nn.Sequential | None = None
-        if spec.head:  # reads the photo and the doubled logits: 6 channels in
+        if spec.head:
+            reads = 6 if spec.head_input == "photo" else 3
             self.head = nn.Sequential(
-                _conv(6, spec.head, 3, pad), nn.ReLU(), _conv(spec.head, 3, 3, pad)
+                _conv(reads, spec.head, 3, pad), nn.ReLU(), _conv(spec.head, 3, 3, pad)
             )
             last = self.head[-1][-1]  # the network starts as it would without the head
             nn.init.zeros_(last.weight)
@@ -305,7 +321,7 @@ class TransformNet(nn.Module):
         else:
             quarter = self._noisy(self.encode(image), noise, offset)
             logits = self.decode(self.blocks(quarter)).float()
-        if self.head is not None:
+        if self.head is not None and self.spec.head_input == "photo":
             logits = logits + self.head(torch.cat([image, logits.to(image.dtype)], 1)).float()
         if self.spec.skip:
             photo = image.float()
@@ -316,6 +332,8 @@ class TransformNet(nn.Module):
             # of a fast frame in ONNX Runtime)
             photo = photo.clamp(SKIP_EPS, 1 - SKIP_EPS)
             logits = logits + torch.log(photo / (1 - photo))
+        if self.head is not None and self.spec.head_input == "logits":
+            logits = logits + self.head(logits.to(image.dtype)).float()
         return torch.sigmoid(logits)
 
     def _noisy(
