@@ -6,9 +6,9 @@
 Frames per second, in process, of the networks (rt; rt-second, the design the models of
 2026-12-02 were trained in, for the ratio in the same run; rt-headless, rt without its
 full-size head (the design of the models of 2026-12-03); rt-photo-head, rt with the head of
-the models of 2026-12-05 (reading the photo and the logits); rt-noise, rt with ``--noise 8``;
-hq with ``--nets rt,rt-second,hq``:
-a run with it would take nearly an hour here) on both runtimes (PyTorch in fp32 and with
+the models of the morning of 2026-12-05 (reading the photo and the logits); rt-noise, rt
+with ``--noise 8``; hq with ``--nets rt,rt-second,hq``: a run with it would take nearly an
+hour here) on both runtimes (PyTorch in fp32 and with
 bf16 autocast, ONNX Runtime in fp32 and OpenVINO in its default precision (bf16 where the
 CPU has it natively): frame after frame, and in two lanes, two frames at a time, each lane
 with half the cores, as ``GraphNet.stream`` paints a clip) at
@@ -60,7 +60,7 @@ def spec(name: str):
     """A network by name: the architectures, rt-second (rt's widths in the second design:
     pixel unshuffles in, reflection padding everywhere, the last convolution at full size,
     no head), rt-headless (rt without its full-size head), rt-photo-head (rt with the head
-    of the models of 2026-12-05, which read the photo beside the logits) and rt-noise (rt
+    of the morning of 2026-12-05, which read the photo beside the logits) and rt-noise (rt
     with the 8 noise channels of ``painterly train --noise 8``)."""
     from painterly.transform import ARCHITECTURES
 
