@@ -72,9 +72,9 @@ class NetSpec:
     it nothing the network paints is finer than its half-size maps, however it is trained
     (docs/fast.md, *A full-size head*). ``head_input`` is what the head reads
     (``HEAD_INPUTS``): ``"photo"``, the photo and the doubled logits (six channels, before
-    the skip; the models of the morning of 2026-12-05); ``"logits"``, the final logits alone (three
-    channels, the photo's skip already added: it holds the photo too, and the head's first
-    convolution costs half as much)."""
+    the skip; the models of the morning of 2026-12-05); ``"logits"``, the final logits
+    alone (three channels, the photo's skip already added: it holds the photo too, and the
+    head's first convolution costs half as much)."""
 
     outer: int
     inner: int
