@@ -70,7 +70,7 @@ def test_a_description_without_skip_range_is_the_unsqueezed_skip_of_earlier_file
     assert NetSpec.from_dict(old).bridge is False
     assert NetSpec.from_dict(old).head == 0  # files before the head: none
     headed = {**ARCHITECTURES["rt"].to_dict(), "head": 8}
-    del headed["head_input"]  # the bundled models of 2026-12-05: the head read the photo too
+    del headed["head_input"]  # the morning of 2026-12-05: the head read the photo too
     assert NetSpec.from_dict(headed).head_input == "photo"
     assert build(NetSpec.from_dict(headed)).head[0][1].in_channels == 6
     second = {**old, "skip_range": 0.8, "upsample": "bilinear", "bridge": True}
