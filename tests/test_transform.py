@@ -137,6 +137,13 @@ def test_an_earlier_description_builds_the_earlier_network():
     assert torch.allclose(net(photo), photo, atol=1e-5)  # unsqueezed skip, no bridge
 
 
+def _headless_twin(net: torch.nn.Module) -> torch.nn.Module:
+    """rt without its head, with ``net``'s other weights."""
+    headless = build(dataclasses.replace(ARCHITECTURES["rt"], head=0)).eval()
+    headless.load_state_dict({k: v for k, v in net.state_dict().items() if "head" not in k})
+    return headless
+
+
 @pytest.mark.parametrize("reads", ["logits", "photo"])
 def test_the_head_starts_as_no_head_and_paints_finer_than_half_size_once_trained(reads):
     """A fresh head adds nothing (the network starts as the headless one); without a head
@@ -144,8 +151,7 @@ def test_the_head_starts_as_no_head_and_paints_finer_than_half_size_once_trained
     the weights; a head (once its weights move) paints changes that no doubling makes."""
     torch.manual_seed(0)
     net = build(dataclasses.replace(ARCHITECTURES["rt"], head_input=reads)).eval()
-    headless = build(dataclasses.replace(ARCHITECTURES["rt"], head=0)).eval()
-    headless.load_state_dict({k: v for k, v in net.state_dict().items() if "head" not in k})
+    headless = _headless_twin(net)
     photo = rand_image(40, 56, 3)
     with torch.no_grad():
         assert torch.equal(net.core(photo), headless.core(photo))
@@ -174,8 +180,7 @@ def test_rts_head_reads_the_final_logits_with_the_photo_in_them():
     torch.manual_seed(0)
     net = build("rt").eval()
     assert ARCHITECTURES["rt"].head_input == "logits"
-    headless = build(dataclasses.replace(ARCHITECTURES["rt"], head=0)).eval()
-    headless.load_state_dict({k: v for k, v in net.state_dict().items() if "head" not in k})
+    headless = _headless_twin(net)
     seen: list[torch.Tensor] = []
     hook = net.head.register_forward_pre_hook(lambda m, i: seen.append(i[0]))
     photo = torch.cat([rand_image(32, 48, 2), rand_image(32, 48, 3)])
