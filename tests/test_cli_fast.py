@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from painterly import cli, fast, io, modelfile
+from painterly.cli_fast import build_train_parser
 from painterly.console import Parser, add_setting_flags
 from painterly.image import colour_moments, rgb_to_yiq
 from painterly.settings import TRAIN_RECIPE, Settings, train_settings
@@ -290,3 +291,9 @@ def test_training_starts_from_its_own_recipe_and_its_help_says_so():
     add_setting_flags(parser, ["style_weight", "style_layers"], Settings(style_weight=3.5))
     text = " ".join(parser.format_help().split())
     assert "(default: 3.5;" in text and "(default: relu1_1,relu2_1" in text
+
+
+def test_train_help_says_what_the_style_scale_is_relative_to():
+    # Training sizes the painting from --photo-side, not from --size (the crop).
+    text = " ".join(build_train_parser().format_help().split())
+    assert "relative to --size (in training, to --photo-side)" in text

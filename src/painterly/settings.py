@@ -73,7 +73,11 @@ class Settings:
     # brush strokes at the size they have relative to the output.
     style_scale: float = field(
         default=1.0,
-        metadata=_rule("long side of each style image relative to --size", positive=True, max=16.0),
+        metadata=_rule(
+            "long side of each style image relative to --size (in training, to --photo-side)",
+            positive=True,
+            max=16.0,
+        ),
     )
     # Losses are relative errors (see losses.py), so weights are plain ratios that mean
     # the same at every image size and for every weight source.
