@@ -74,7 +74,7 @@ class Settings:
     style_scale: float = field(
         default=1.0,
         metadata=_rule(
-            "long side of each style image relative to --size (in training, to --photo-side)",
+            "long side of each style image relative to --size; in training, to --photo-side",
             positive=True,
             max=16.0,
         ),
